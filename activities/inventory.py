@@ -1,0 +1,136 @@
+"""The saga's database side: guarded, idempotent transitions of artworks, bids and payments."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.contracts import (
+    CHECKOUT_CONFLICT,
+    RecordDecline,
+    Reservation,
+    ReserveArtwork,
+    SettleCheckout,
+)
+from domain.checkout import (
+    ARTWORK_TRANSITIONS,
+    BID_TRANSITIONS,
+    PAYMENT_TRANSITIONS,
+    ArtworkStatus,
+    BidStatus,
+    PaymentStatus,
+    S,
+    TransitionRefused,
+    plan_transition,
+)
+from infra.db import SessionFactory
+from infra.tables import Artwork, Bid, Payment
+
+
+class Inventory:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
+
+    @activity.defn
+    async def reserve_artwork(self, request: ReserveArtwork) -> Reservation:
+        """Takes the artwork off sale for this bid, if it still is the highest one."""
+        async with self._sessions() as session, session.begin():
+            artwork = await session.get(Artwork, request.artwork_id, with_for_update=True)
+            bid = await session.get(Bid, request.bid_id, with_for_update=True)
+            if artwork is None or bid is None or bid.artwork_id != artwork.id:
+                return Reservation(reserved=False, reason="no such bid on this artwork")
+            if bid.status == BidStatus.WON and artwork.status == ArtworkStatus.PENDING_PAYMENT:
+                return Reservation(reserved=True)  # a retry of a reservation that landed
+            if artwork.status != ArtworkStatus.ACTIVE:
+                return Reservation(reserved=False, reason=f"the artwork is {artwork.status}")
+            if bid.status != BidStatus.ACTIVE:
+                return Reservation(reserved=False, reason=f"the bid is {bid.status}")
+            highest = await highest_active_bid(session, artwork.id)
+            if highest is None or highest.id != bid.id:
+                return Reservation(reserved=False, reason="a higher bid arrived before closing")
+            _move("artwork", artwork, ArtworkStatus.PENDING_PAYMENT, ARTWORK_TRANSITIONS)
+            _move("bid", bid, BidStatus.WON, BID_TRANSITIONS)
+        return Reservation(reserved=True)
+
+    @activity.defn
+    async def record_decline(self, decline: RecordDecline) -> None:
+        async with self._sessions() as session, session.begin():
+            payment = await _payment_for_bid(session, decline.bid_id)
+            _move("payment", payment, PaymentStatus.FAILED, PAYMENT_TRANSITIONS)
+            payment.failure_reason = decline.failure_reason[:500]
+            # Absolute values, not increments: a retried activity writes the same row.
+            payment.payment_metadata = {
+                **payment.payment_metadata,
+                "declines": decline.declines,
+                "last_decline_event_id": decline.event_id,
+            }
+
+    @activity.defn
+    async def complete_sale(self, sale: SettleCheckout) -> None:
+        async with self._sessions() as session, session.begin():
+            artwork, bid, payment = await _lock_checkout(session, sale)
+            _move("payment", payment, PaymentStatus.SUCCEEDED, PAYMENT_TRANSITIONS)
+            payment.stripe_charge_id = sale.charge_id or payment.stripe_charge_id
+            _move("bid", bid, BidStatus.PAID, BID_TRANSITIONS)
+            _move("artwork", artwork, ArtworkStatus.SOLD, ARTWORK_TRANSITIONS)
+
+    @activity.defn
+    async def reopen_bidding(self, expiry: SettleCheckout) -> None:
+        async with self._sessions() as session, session.begin():
+            artwork, bid, payment = await _lock_checkout(session, expiry)
+            _move("payment", payment, PaymentStatus.EXPIRED, PAYMENT_TRANSITIONS)
+            _move("bid", bid, BidStatus.UNPAID, BID_TRANSITIONS)
+            _move("artwork", artwork, ArtworkStatus.ACTIVE, ARTWORK_TRANSITIONS)
+
+
+async def highest_active_bid(session: AsyncSession, artwork_id: int | None) -> Bid | None:
+    query = (
+        select(Bid)
+        .where(Bid.artwork_id == artwork_id, Bid.status == BidStatus.ACTIVE)
+        .order_by(col(Bid.amount).desc(), col(Bid.id))
+        .limit(1)
+    )
+    return (await session.exec(query)).first()
+
+
+async def _lock_checkout(
+    session: AsyncSession, checkout: SettleCheckout
+) -> tuple[Artwork, Bid, Payment]:
+    # Always artwork, then bid, then payment: the order bids and reservations lock in too.
+    artwork = await session.get(Artwork, checkout.artwork_id, with_for_update=True)
+    bid = await session.get(Bid, checkout.bid_id, with_for_update=True)
+    payment = await _payment_for_bid(session, checkout.bid_id)
+    if (
+        artwork is None
+        or bid is None
+        or payment.stripe_payment_intent_id != checkout.payment_intent_id
+    ):
+        raise ApplicationError(
+            f"checkout of bid {checkout.bid_id} does not match its records",
+            type=CHECKOUT_CONFLICT,
+            non_retryable=True,
+        )
+    return artwork, bid, payment
+
+
+async def _payment_for_bid(session: AsyncSession, bid_id: int) -> Payment:
+    query = select(Payment).where(Payment.bid_id == bid_id).with_for_update()
+    payment = (await session.exec(query)).first()
+    if payment is None:
+        raise ApplicationError(
+            f"no payment recorded for bid {bid_id}", type=CHECKOUT_CONFLICT, non_retryable=True
+        )
+    return payment
+
+
+def _move(
+    kind: str, row: Artwork | Bid | Payment, target: S, allowed: dict[S, frozenset[S]]
+) -> None:
+    current = type(target)(row.status)
+    try:
+        if plan_transition(kind, current, target, allowed):
+            row.status = target.value
+    except TransitionRefused as refused:
+        raise ApplicationError(str(refused), type=CHECKOUT_CONFLICT, non_retryable=True) from None

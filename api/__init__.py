@@ -1,0 +1,1 @@
+"""The HTTP API: artworks, bids, checkout and Stripe's webhook."""

@@ -1,0 +1,56 @@
+"""The FastAPI application: `uvicorn api.main:app`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from api.deps import ServicesDep
+from api.errors import install_error_handlers
+from api.routes import artworks, bids, payments, webhooks
+from api.sagas import CheckoutSagas
+from api.services import Services
+from infra.db import create_engine, session_factory
+from infra.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved = settings or get_settings()
+        engine = create_engine(resolved.require_database_url())
+        app.state.services = Services(
+            settings=resolved,
+            sessions=session_factory(engine),
+            sagas=CheckoutSagas(resolved),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Auction payments",
+        summary="Turns a winning bid into money, or gives the artwork back to the auction.",
+        lifespan=lifespan,
+    )
+    for module in (webhooks, artworks, bids, payments):
+        app.include_router(module.router)
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(services: ServicesDep) -> dict[str, str]:
+        """Ready when the database answers (Temporal is checked by the worker's own start)."""
+        async with services.sessions() as session:
+            await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        return {"status": "ok"}
+
+    return app
+
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+app = create_app()

@@ -1,0 +1,106 @@
+"""Artworks: put one up for auction, look at it, close its auction."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.inventory import highest_active_bid
+from api.deps import CallerDep, ServicesDep, SessionDep
+from api.errors import conflict, forbidden, not_found
+from api.schemas import ArtworkCreate, ArtworkPublic, CloseResult
+from domain.checkout import ArtworkStatus, BidStatus
+from domain.money import charge_for
+from infra.tables import Artwork, Bid
+from workflows.types import AwaitedStage, CheckoutPhase, saga_workflow_id
+
+router = APIRouter(prefix="/api/artworks", tags=["artworks"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_artwork(
+    body: ArtworkCreate, caller: CallerDep, session: SessionDep, services: ServicesDep
+) -> ArtworkPublic:
+    # A price Stripe could not charge is refused now, not when the auction closes.
+    charge_for(body.starting_price, body.currency, services.settings.fee_schedule, "starting_price")
+    artwork = Artwork(
+        seller_id=caller.id,
+        title=body.title,
+        starting_price=body.starting_price,
+        currency=body.currency,
+    )
+    session.add(artwork)
+    await session.commit()
+    return await artwork_view(session, artwork)
+
+
+@router.get("/{artwork_id}")
+async def get_artwork(artwork_id: int, _: CallerDep, session: SessionDep) -> ArtworkPublic:
+    artwork = await session.get(Artwork, artwork_id)
+    if artwork is None:
+        raise not_found("artwork")
+    return await artwork_view(session, artwork)
+
+
+@router.post("/{artwork_id}/close")
+async def close_auction(
+    artwork_id: int, caller: CallerDep, session: SessionDep, services: ServicesDep
+) -> CloseResult:
+    """The highest bid wins: its checkout saga starts and takes the artwork off sale."""
+    artwork = await session.get(Artwork, artwork_id)
+    if artwork is None:
+        raise not_found("artwork")
+    if artwork.seller_id != caller.id and not caller.is_operator:
+        raise forbidden("only the seller or an operator can close this auction")
+    if artwork.status != ArtworkStatus.ACTIVE:
+        raise conflict(f"the auction is not open: the artwork is {artwork.status}")
+    winner = await highest_active_bid(session, artwork.id)
+    if winner is None:
+        raise conflict("there are no bids to close the auction on")
+    await session.commit()  # release the snapshot before waiting on the saga
+
+    saga = services.sagas.input_for(winner, artwork)
+    try:
+        # A bid still `active` may only have had a saga that was rejected before: a new run.
+        checkout = await services.sagas.await_stage(
+            saga, AwaitedStage.RESERVED, WorkflowIDReusePolicy.ALLOW_DUPLICATE
+        )
+    except WorkflowAlreadyStartedError:
+        raise conflict("this bid's checkout already finished") from None
+    if checkout.phase is CheckoutPhase.REJECTED:
+        raise conflict(f"the auction could not close: {checkout.rejection_reason}")
+    return CloseResult(
+        artwork_id=saga.artwork_id,
+        status=ArtworkStatus.PENDING_PAYMENT.value,
+        winning_bid_id=saga.bid_id,
+        workflow_id=saga_workflow_id(saga.bid_id),
+        hammer_price=saga.hammer_price,
+        amount=checkout.amount,
+        fee_amount=checkout.fee_amount,
+        currency=saga.currency,
+        expires_at=checkout.expires_at,
+    )
+
+
+async def artwork_view(session: AsyncSession, artwork: Artwork) -> ArtworkPublic:
+    assert artwork.id is not None and artwork.created_at and artwork.updated_at
+    highest = await highest_active_bid(session, artwork.id)
+    winner_query = select(Bid.id).where(
+        Bid.artwork_id == artwork.id, col(Bid.status).in_([BidStatus.WON, BidStatus.PAID])
+    )
+    winning_bid_id = (await session.exec(winner_query)).first()
+    return ArtworkPublic(
+        id=artwork.id,
+        title=artwork.title,
+        seller_id=artwork.seller_id,
+        starting_price=artwork.starting_price,
+        currency=artwork.currency,
+        status=artwork.status,
+        highest_bid=highest.amount if highest else None,
+        winning_bid_id=winning_bid_id,
+        created_at=artwork.created_at,
+        updated_at=artwork.updated_at,
+    )

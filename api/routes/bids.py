@@ -1,0 +1,51 @@
+"""Bids: refused while the artwork waits for payment or is sold."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from activities.inventory import highest_active_bid
+from api.deps import CallerDep, ServicesDep, SessionDep
+from api.errors import conflict, forbidden, not_found, unprocessable
+from api.schemas import BidCreate, BidPublic
+from domain.checkout import ArtworkStatus
+from domain.money import charge_for
+from infra.tables import Artwork, Bid
+
+router = APIRouter(prefix="/api/artworks", tags=["bids"])
+
+
+@router.post("/{artwork_id}/bids", status_code=status.HTTP_201_CREATED)
+async def place_bid(
+    artwork_id: int, body: BidCreate, caller: CallerDep, session: SessionDep, services: ServicesDep
+) -> BidPublic:
+    # The artwork row lock orders this bid against other bids and against the reservation.
+    artwork = await session.get(Artwork, artwork_id, with_for_update=True)
+    if artwork is None:
+        raise not_found("artwork")
+    if artwork.seller_id == caller.id:
+        raise forbidden("sellers cannot bid on their own artwork")
+    if artwork.status != ArtworkStatus.ACTIVE:
+        raise conflict(f"bidding is closed: the artwork is {artwork.status}")
+    charge_for(body.amount, artwork.currency, services.settings.fee_schedule)
+    highest = await highest_active_bid(session, artwork.id)
+    if highest is not None and body.amount <= highest.amount:
+        raise unprocessable("amount", f"must be above the current highest bid of {highest.amount}")
+    if body.amount < artwork.starting_price:
+        raise unprocessable(
+            "amount", f"must be at least the starting price of {artwork.starting_price}"
+        )
+    assert artwork.id is not None
+    bid = Bid(artwork_id=artwork.id, bidder_id=caller.id, amount=body.amount)
+    session.add(bid)
+    await session.commit()
+    assert bid.id is not None and bid.created_at is not None
+    return BidPublic(
+        id=bid.id,
+        artwork_id=bid.artwork_id,
+        bidder_id=bid.bidder_id,
+        amount=bid.amount,
+        currency=artwork.currency,
+        status=bid.status,
+        created_at=bid.created_at,
+    )

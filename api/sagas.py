@@ -1,0 +1,112 @@
+"""The API's side of Temporal: start, steer and signal checkout sagas."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from infra.settings import Settings
+from infra.tables import Artwork, Bid
+from infra.temporal import connect_temporal
+from workflows.payment_saga import PaymentSagaWorkflow
+from workflows.types import (
+    AwaitCheckout,
+    AwaitedStage,
+    CheckoutStatus,
+    PaymentSagaInput,
+    StripeEventSignal,
+    saga_workflow_id,
+)
+
+# A new run for a bid only replaces a run that failed or was terminated: a checkout that
+# sold or reopened bidding is decided for good.
+RESTART_FAILED_ONLY = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+UPDATE_RPC_TIMEOUT = timedelta(seconds=20)
+
+
+class TemporalUnavailable(Exception):
+    """Temporal could not be reached: the caller should try again shortly."""
+
+
+class CheckoutSagas:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+        self._connecting = asyncio.Lock()
+
+    async def client(self) -> Client:
+        """Connects on first use, so the API starts (and answers 503) while Temporal is away."""
+        async with self._connecting:
+            if self._client is None:
+                try:
+                    self._client = await connect_temporal(self._settings)
+                except RuntimeError as failure:  # how the SDK reports a failed connect
+                    raise TemporalUnavailable(str(failure)) from failure
+            return self._client
+
+    def input_for(self, bid: Bid, artwork: Artwork) -> PaymentSagaInput:
+        assert bid.id is not None and artwork.id is not None
+        return PaymentSagaInput(
+            bid_id=bid.id,
+            artwork_id=artwork.id,
+            buyer_id=bid.bidder_id,
+            hammer_price=bid.amount,
+            currency=artwork.currency,
+            fee_percent=self._settings.stripe_fee_percent,
+            fee_fixed=self._settings.stripe_fee_fixed,
+            payment_timeout_seconds=self._settings.payment_timeout_seconds,
+        )
+
+    async def await_stage(
+        self,
+        saga: PaymentSagaInput,
+        stage: AwaitedStage,
+        reuse_policy: WorkflowIDReusePolicy = RESTART_FAILED_ONLY,
+    ) -> CheckoutStatus:
+        """Starts the saga unless it runs, then answers once it reached `stage`.
+
+        Raises `WorkflowAlreadyStartedError` when the saga already finished.
+        """
+        start = WithStartWorkflowOperation(
+            PaymentSagaWorkflow.run,
+            saga,
+            id=saga_workflow_id(saga.bid_id),
+            task_queue=self._settings.temporal_task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=reuse_policy,
+            static_summary=_summary(saga),
+        )
+        client = await self.client()
+        return await client.execute_update_with_start_workflow(
+            PaymentSagaWorkflow.await_checkout,
+            AwaitCheckout(stage=stage),
+            start_workflow_operation=start,
+            rpc_timeout=UPDATE_RPC_TIMEOUT,
+        )
+
+    async def deliver(self, saga: PaymentSagaInput, event: StripeEventSignal) -> None:
+        """Signals the saga; one stopped by an operator is restarted to take the event.
+
+        Raises `WorkflowAlreadyStartedError` when the saga already finished.
+        """
+        client = await self.client()
+        await client.start_workflow(
+            PaymentSagaWorkflow.run,
+            saga,
+            id=saga_workflow_id(saga.bid_id),
+            task_queue=self._settings.temporal_task_queue,
+            id_reuse_policy=RESTART_FAILED_ONLY,
+            start_signal="stripe_event",
+            start_signal_args=[event],
+            static_summary=_summary(saga),
+        )
+
+
+def _summary(saga: PaymentSagaInput) -> str:
+    return (
+        f"Checkout of bid {saga.bid_id} on artwork {saga.artwork_id}: "
+        f"{saga.hammer_price} {saga.currency.upper()}"
+    )

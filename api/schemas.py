@@ -1,0 +1,118 @@
+"""Request and response bodies. Money travels as decimal strings ("1250.00")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from domain.money import CENT, MAX_STORED_AMOUNT, SUPPORTED_CURRENCIES
+
+# Numbers and strings are both accepted; pydantic refuses, with the field named, anything
+# that NUMERIC(10,2) could only store rounded.
+MoneyIn = Annotated[
+    Decimal,
+    Field(gt=0, le=MAX_STORED_AMOUNT, max_digits=10, decimal_places=2, allow_inf_nan=False),
+    AfterValidator(lambda amount: amount.quantize(CENT)),
+]
+
+
+class ArtworkCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    starting_price: MoneyIn
+    currency: str = "usd"
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, currency: str) -> str:
+        code = currency.strip().lower()
+        if code not in SUPPORTED_CURRENCIES:
+            raise ValueError(
+                f"unsupported currency; use one of {', '.join(sorted(SUPPORTED_CURRENCIES))}"
+            )
+        return code
+
+
+class ArtworkPublic(BaseModel):
+    id: int
+    title: str
+    seller_id: int
+    starting_price: Decimal
+    currency: str
+    status: str
+    highest_bid: Decimal | None
+    winning_bid_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class BidCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: MoneyIn
+
+
+class BidPublic(BaseModel):
+    id: int
+    artwork_id: int
+    bidder_id: int
+    amount: Decimal
+    currency: str
+    status: str
+    created_at: datetime
+
+
+class CloseResult(BaseModel):
+    artwork_id: int
+    status: str
+    winning_bid_id: int
+    workflow_id: str
+    hammer_price: Decimal
+    amount: Decimal | None
+    fee_amount: Decimal | None
+    currency: str
+    expires_at: datetime | None
+
+
+class CreateIntentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bid_id: int = Field(gt=0)
+
+
+class CheckoutIntent(BaseModel):
+    payment_id: int
+    payment_intent_id: str
+    client_secret: str | None
+    amount: Decimal
+    fee_amount: Decimal
+    currency: str
+    status: str
+    expires_at: datetime
+
+
+class PaymentPublic(BaseModel):
+    id: int
+    bid_id: int
+    artwork_id: int
+    status: str
+    amount: Decimal
+    fee_amount: Decimal
+    currency: str
+    failure_reason: str | None
+    payment_intent_id: str | None
+    charge_id: str | None
+    workflow_id: str
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookReceipt(BaseModel):
+    received: bool = True
+    handled: bool
+    detail: str

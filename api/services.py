@@ -1,0 +1,16 @@
+"""What a request handler can reach: built once in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.sagas import CheckoutSagas
+from infra.db import SessionFactory
+from infra.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    sessions: SessionFactory
+    sagas: CheckoutSagas

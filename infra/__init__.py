@@ -1,0 +1,1 @@
+"""Configuration and persistence: settings, database tables and sessions, service clients."""

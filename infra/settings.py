@@ -1,0 +1,89 @@
+"""One settings object, read once from the environment (see the README's table)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from functools import lru_cache
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.money import FeeSchedule
+
+# Secrets that only make sense on a laptop; refused when ENVIRONMENT=production.
+DEVELOPMENT_SECRETS = frozenset(
+    {
+        "dev-only-jwt-secret-change-me",
+        "sk_test_dev_localstripe",
+        "whsec_dev_localstripe",
+    }
+)
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = Field(
+        default="",
+        description="PostgreSQL URL; postgresql:// is driven through asyncpg.",
+    )
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "auction-payments"
+    stripe_secret_key: str = "sk_test_dev_localstripe"
+    stripe_webhook_secret: str = "whsec_dev_localstripe"
+    stripe_api_base: str | None = Field(
+        default=None, description="Unset talks to real Stripe; set it to localstripe's URL."
+    )
+    stripe_api_version: str = Field(
+        default="2026-07-29.dahlia",
+        description="Pinned: later versions drop `payment_method_types`, which localstripe needs.",
+    )
+    stripe_timeout_seconds: float = Field(default=20.0, gt=0)
+    webhook_tolerance_seconds: int = Field(default=300, gt=0)
+    payment_timeout_seconds: int = Field(default=600, gt=0)
+    jwt_secret: str = "dev-only-jwt-secret-change-me"
+    stripe_fee_percent: Decimal = Field(default=Decimal("2.9"), ge=0, lt=100)
+    stripe_fee_fixed: Decimal = Field(default=Decimal("0.30"), ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_asyncpg(cls, url: str) -> str:
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url.removeprefix(prefix)
+        return url
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets_in_production(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            for name in ("jwt_secret", "stripe_secret_key", "stripe_webhook_secret"):
+                if getattr(self, name) in DEVELOPMENT_SECRETS:
+                    raise ValueError(f"{name.upper()} must be set to a real secret in production")
+            if len(self.jwt_secret) < 32:
+                raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @property
+    def fee_schedule(self) -> FeeSchedule:
+        return FeeSchedule(percent=self.stripe_fee_percent, fixed=self.stripe_fee_fixed)
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError(
+                "DATABASE_URL is not set: `make dev` sets it for the embedded PostgreSQL"
+            )
+        return self.database_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

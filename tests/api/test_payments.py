@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from domain.money import FeeSchedule, charge_for
+from tests.api.conftest import closed_auction, open_auction
+from tests.support.stack import Stack, unique
+
+
+async def test_the_winner_gets_one_payment_intent_however_often_they_ask(stack: Stack) -> None:
+    closed = await closed_auction(stack, "600.00")
+    first = await stack.post("/api/payments/create-intent", closed.buyer, {"bid_id": closed.bid_id})
+    second = await stack.post(
+        "/api/payments/create-intent", closed.buyer, {"bid_id": closed.bid_id}
+    )
+    assert first.status_code == second.status_code == 200, first.text
+    assert first.json() == second.json()
+
+    intent = first.json()
+    expected = charge_for(Decimal("600.00"), "usd", FeeSchedule())
+    assert intent["amount"] == str(expected.total)
+    assert intent["fee_amount"] == str(expected.processing_fee)
+    assert intent["currency"] == "usd"
+    assert intent["status"] == "pending"
+    assert intent["client_secret"].startswith(intent["payment_intent_id"])
+
+    at_stripe = await stack.stripe.v1.payment_intents.retrieve_async(intent["payment_intent_id"])
+    assert at_stripe.amount == expected.total_minor
+    assert at_stripe.metadata["bid_id"] == str(closed.bid_id)
+    assert at_stripe.metadata["workflow_id"] == f"payment-bid-{closed.bid_id}"
+
+
+async def test_only_the_winning_bidder_may_pay(stack: Stack) -> None:
+    closed = await closed_auction(stack)
+    stranger = await stack.post(
+        "/api/payments/create-intent", unique("x"), {"bid_id": closed.bid_id}
+    )
+    assert stranger.status_code == 403
+    unknown = await stack.post("/api/payments/create-intent", closed.buyer, {"bid_id": 987654321})
+    assert unknown.status_code == 404
+    invalid = await stack.post("/api/payments/create-intent", closed.buyer, {"bid_id": "one"})
+    assert invalid.status_code == 422
+
+
+async def test_a_bid_that_has_not_won_cannot_pay(stack: Stack) -> None:
+    _, artwork_id = await open_auction(stack)
+    buyer = unique("buyer")
+    bid = await stack.post(f"/api/artworks/{artwork_id}/bids", buyer, {"amount": "650.00"})
+    response = await stack.post("/api/payments/create-intent", buyer, {"bid_id": bid.json()["id"]})
+    assert response.status_code == 409
+
+
+async def test_a_buyer_sees_only_their_own_payments(stack: Stack) -> None:
+    closed = await closed_auction(stack)
+    intent = (
+        await stack.post("/api/payments/create-intent", closed.buyer, {"bid_id": closed.bid_id})
+    ).json()
+    payment_id = intent["payment_id"]
+
+    mine = await stack.get(f"/api/payments/{payment_id}", closed.buyer)
+    assert mine.status_code == 200
+    payment = mine.json()
+    assert payment["status"] == "pending"
+    assert payment["failure_reason"] is None
+    assert payment["amount"] == intent["amount"]
+    assert payment["expires_at"] is not None
+    listed = (await stack.get("/api/payments/my-payments", closed.buyer)).json()
+    assert [p["id"] for p in listed] == [payment_id]
+
+    assert (await stack.get(f"/api/payments/{payment_id}", unique("other"))).status_code == 404
+    assert (await stack.get(f"/api/payments/{payment_id}", closed.seller)).status_code == 404
+    assert (await stack.get("/api/payments/my-payments", unique("other"))).json() == []
+    operator = await stack.http.get(
+        f"/api/payments/{payment_id}", headers=stack.headers(unique("op"), roles=["operator"])
+    )
+    assert operator.status_code == 200

@@ -1,0 +1,113 @@
+"""The Alembic migrations build exactly the schema the models describe."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+import pytest_asyncio
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, Numeric, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel import SQLModel
+
+import infra.tables  # noqa: F401
+
+
+@pytest_asyncio.fixture
+async def fresh_database(database_url: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
+    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    name = f"schema_{uuid.uuid4().hex[:8]}"
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    engine = create_async_engine(url)
+    yield url, engine
+    await engine.dispose()
+    async with admin.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    config = Config("alembic.ini")
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser escaping
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def differences(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, SQLModel.metadata))
+
+
+async def test_migrations_and_models_agree(fresh_database: tuple[str, AsyncEngine]) -> None:
+    url, engine = fresh_database
+    await _run_alembic(url, "upgrade", "head")
+    async with engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+        tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert {"users", "artworks", "bids", "payments"} <= tables
+
+
+async def test_money_is_numeric_10_2_and_never_rounded(
+    fresh_database: tuple[str, AsyncEngine],
+) -> None:
+    url, engine = fresh_database
+    await _run_alembic(url, "upgrade", "head")
+    async with engine.connect() as connection:
+        column = await connection.run_sync(
+            lambda c: {col["name"]: col for col in inspect(c).get_columns("payments")}["amount"]
+        )
+        numeric = column["type"]
+        assert isinstance(numeric, Numeric)
+        assert (numeric.precision, numeric.scale) == (10, 2)
+        value = (
+            await connection.execute(text("SELECT CAST('99999999.99' AS NUMERIC(10,2))"))
+        ).scalar()
+        assert value == Decimal("99999999.99")
+
+
+async def test_downgrade_then_upgrade_round_trips(fresh_database: tuple[str, AsyncEngine]) -> None:
+    url, engine = fresh_database
+    await _run_alembic(url, "upgrade", "head")
+    await _run_alembic(url, "downgrade", "base")
+    async with engine.connect() as connection:
+        tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert tables <= {"alembic_version"}
+    await _run_alembic(url, "upgrade", "head")
+
+
+async def _run_alembic(url: str, verb: str, target: str) -> None:
+    import asyncio
+
+    config = alembic_config(url)
+    runner = command.upgrade if verb == "upgrade" else command.downgrade
+    # env.py runs its own event loop, so Alembic runs in a thread of its own.
+    await asyncio.to_thread(runner, config, target)
+
+
+@pytest.mark.parametrize("status", ["refunded", "PAID", ""])
+async def test_the_database_refuses_unknown_statuses(
+    fresh_database: tuple[str, AsyncEngine], status: str
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    url, engine = fresh_database
+    await _run_alembic(url, "upgrade", "head")
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO users (subject, email) VALUES ('s', 's@x.io')"))
+        with pytest.raises(IntegrityError):
+            await connection.execute(
+                text(
+                    "INSERT INTO artworks (seller_id, title, starting_price, status) "
+                    "SELECT id, 't', 1, :status FROM users"
+                ),
+                {"status": status},
+            )

@@ -1,0 +1,100 @@
+"""The whole service in the test process: the real API on a real port, the real worker, the
+Temporal dev server, PostgreSQL and localstripe sending signed webhooks to the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import stripe
+import uvicorn
+from temporalio.client import Client
+
+from api.auth import issue_token
+from api.main import create_app
+from devstack.processes import free_port, register_stripe_webhook
+from infra.db import SessionFactory
+from infra.settings import Settings
+from infra.stripe_api import connect_stripe
+from tests.support.polling import eventually
+from worker import build_worker
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    http: httpx.AsyncClient
+    stripe: stripe.StripeClient
+    sessions: SessionFactory
+    temporal: Client
+
+    def headers(self, who: str, *, roles: list[str] | None = None) -> dict[str, str]:
+        token = issue_token(
+            self.settings.jwt_secret,
+            sub=who,
+            email=f"{who}@example.com",
+            name=who.title(),
+            roles=roles,
+            now=int(time.time()),
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    async def post(self, path: str, who: str | None, body: Any = None, **kw: Any) -> httpx.Response:
+        headers = self.headers(who) if who else {}
+        return await self.http.post(path, json=body, headers=headers, **kw)
+
+    async def get(self, path: str, who: str) -> httpx.Response:
+        return await self.http.get(path, headers=self.headers(who))
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+@asynccontextmanager
+async def serve_api(settings: Settings) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: asyncio.sleep(0, server.started), bool, what="API started")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def running_stack(
+    settings: Settings, sessions: SessionFactory, temporal: Client, *, with_worker: bool = True
+) -> AsyncIterator[Stack]:
+    stripe_connection = connect_stripe(settings)
+    worker = build_worker(temporal, settings, sessions, stripe_connection.client)
+    async with serve_api(settings) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+        assert settings.stripe_api_base is not None
+        register_stripe_webhook(
+            settings.stripe_api_base,
+            f"{base_url}/api/payments/webhook",
+            settings.stripe_webhook_secret,
+            name=uuid.uuid4().hex,
+        )
+        stack = Stack(settings, http, stripe_connection.client, sessions, temporal)
+        if with_worker:
+            async with worker:
+                yield stack
+        else:
+            yield stack
+    await stripe_connection.aclose()
+
+
+def temporal_address(client: Client) -> str:
+    return client.service_client.config.target_host

@@ -1,0 +1,114 @@
+"""Faults only the network edge can produce: a lost answer, and a payment landing mid-cancel."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+import stripe
+from sqlalchemy import func
+from sqlmodel import select
+from temporalio.testing import WorkflowEnvironment
+
+from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
+from infra.db import SessionFactory
+from infra.stripe_api import connect_stripe
+from infra.tables import Payment
+from tests.conftest import settings_for
+from tests.support.buyer import pay
+from tests.support.edge_proxy import EdgeProxy, Fault
+from tests.support.factories import checkout_rows, make_auction
+from tests.workflows.conftest import opened, saga_worker, start_saga
+from tests.workflows.test_payment_saga import activities_run
+from workflows.types import CheckoutPhase, saga_workflow_id
+
+
+@pytest_asyncio.fixture
+async def proxy(localstripe_url: str) -> AsyncIterator[EdgeProxy]:
+    edge = EdgeProxy(upstream=localstripe_url)
+    await edge.start()
+    yield edge
+    await edge.stop()
+
+
+@pytest_asyncio.fixture
+async def stripe_via_proxy(
+    proxy: EdgeProxy, database_url: str
+) -> AsyncIterator[stripe.StripeClient]:
+    connection = connect_stripe(settings_for(database_url, proxy.url))
+    yield connection.client
+    await connection.aclose()
+
+
+async def test_a_create_whose_answer_is_lost_is_retried_with_the_same_key(
+    time_skipping: WorkflowEnvironment,
+    sessions: SessionFactory,
+    proxy: EdgeProxy,
+    stripe_via_proxy: stripe.StripeClient,
+    stripe_client: stripe.StripeClient,
+) -> None:
+    """Stripe created the intent, the worker never heard: the retry must not charge twice."""
+    proxy.faults.append(Fault("POST", "/v1/payment_intents", drop_answer=True))
+    auction = await make_auction(sessions, "300.00")
+    async with saga_worker(time_skipping.client, sessions, stripe_via_proxy) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction)
+        status = await opened(handle)
+
+        creates = proxy.requests_to("POST", "/v1/payment_intents")
+        assert len(creates) == 2
+        expected_key = f"{saga_workflow_id(auction.bid_id)}-payment-intent"
+        assert [c.idempotency_key for c in creates] == [expected_key, expected_key]
+        async with sessions() as session:
+            count = (
+                await session.exec(
+                    select(func.count())
+                    .select_from(Payment)
+                    .where(Payment.bid_id == auction.bid_id)
+                )
+            ).one()
+        assert count == 1
+        rows = await checkout_rows(sessions, auction)
+        assert rows.payment.stripe_payment_intent_id == status.payment_intent_id
+
+        # The checkout goes on with the recorded intent.
+        assert status.payment_intent_id is not None
+        await pay(stripe_client, status.payment_intent_id)
+        result = await handle.result()
+    assert result.phase is CheckoutPhase.SOLD
+    assert (await checkout_rows(sessions, auction)).payment.status == PaymentStatus.SUCCEEDED
+
+
+async def test_a_cancel_refused_because_the_buyer_just_paid_is_a_sale(
+    time_skipping: WorkflowEnvironment,
+    sessions: SessionFactory,
+    proxy: EdgeProxy,
+    stripe_via_proxy: stripe.StripeClient,
+    stripe_client: stripe.StripeClient,
+) -> None:
+    auction = await make_auction(sessions, "410.00")
+
+    async def buyer_pays_first(path: str) -> None:
+        intent_id = path.split("/")[3]
+        assert await pay(stripe_client, intent_id) == "succeeded"
+
+    proxy.faults.append(
+        Fault(
+            "POST",
+            "/v1/payment_intents/",
+            path_suffix="/cancel",
+            before_forwarding=buyer_pays_first,
+        )
+    )
+    async with saga_worker(time_skipping.client, sessions, stripe_via_proxy) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction)
+        intent_id = (await opened(handle)).payment_intent_id
+        result = await handle.result()  # the deadline: retrieve (open), cancel (refused)
+
+    assert result.phase is CheckoutPhase.SOLD
+    assert len(proxy.requests_to("POST", f"/v1/payment_intents/{intent_id}/cancel")) == 1
+    ran = await activities_run(handle)
+    assert ran[-3:] == ["retrieve_payment_intent", "cancel_payment_intent", "complete_sale"]
+    rows = await checkout_rows(sessions, auction)
+    assert (rows.artwork_status, rows.bid_status) == (ArtworkStatus.SOLD, BidStatus.PAID)
+    assert rows.payment.status == PaymentStatus.SUCCEEDED
+    assert rows.payment.stripe_charge_id is not None

@@ -1,0 +1,77 @@
+"""The Temporal worker: `python worker.py`, configured like the API (see the README)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from stripe import StripeClient
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.inventory import Inventory
+from activities.stripe_payments import StripePayments
+from infra.db import SessionFactory, create_engine, session_factory
+from infra.settings import Settings, get_settings
+from infra.stripe_api import connect_stripe
+from infra.temporal import connect_temporal
+from workflows.payment_saga import PaymentSagaWorkflow
+
+log = logging.getLogger("worker")
+
+
+def build_worker(
+    client: Client, settings: Settings, sessions: SessionFactory, stripe_client: StripeClient
+) -> Worker:
+    """The worker with its activities bound to real clients, built once per process."""
+    inventory = Inventory(sessions)
+    payments = StripePayments(stripe_client, sessions)
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=[PaymentSagaWorkflow],
+        activities=[
+            inventory.reserve_artwork,
+            inventory.record_decline,
+            inventory.complete_sale,
+            inventory.reopen_bidding,
+            payments.open_payment_intent,
+            payments.retrieve_payment_intent,
+            payments.cancel_payment_intent,
+        ],
+        # On SIGTERM, activities in flight get this long to finish before the worker exits.
+        graceful_shutdown_timeout=timedelta(seconds=20),
+    )
+
+
+async def main() -> None:
+    settings = get_settings()
+    engine = create_engine(settings.require_database_url())
+    stripe_connection = connect_stripe(settings)
+    client = await connect_temporal(settings)
+    worker = build_worker(client, settings, session_factory(engine), stripe_connection.client)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "Worker polling %s on %s (namespace %s)",
+        settings.temporal_task_queue,
+        settings.temporal_address,
+        settings.temporal_namespace,
+    )
+    async with worker:
+        await stop.wait()
+        log.info("Stopping: finishing activities in flight")
+    await stripe_connection.aclose()
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(main())
