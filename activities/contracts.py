@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from domain.checkout import PaymentStatus
+
 # Error types the activities raise for failures no retry can fix; the workflow's retry
 # policies name them so Temporal stops at once instead of retrying for ever.
 STRIPE_REQUEST_REFUSED = "StripeRequestRefused"
@@ -48,6 +50,7 @@ class OpenedPaymentIntent:
     payment_intent_id: str
     client_secret: str
     stripe_status: str
+    expires_at: datetime  # set by the first opening; a restarted saga keeps it
 
 
 @dataclass(frozen=True)
@@ -78,3 +81,5 @@ class SettleCheckout:
     artwork_id: int
     payment_intent_id: str
     charge_id: str | None = None
+    unpaid_status: PaymentStatus = PaymentStatus.EXPIRED  # or CANCELED, by an operator
+    reason: str | None = None

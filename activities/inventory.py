@@ -80,7 +80,9 @@ class Inventory:
     async def reopen_bidding(self, expiry: SettleCheckout) -> None:
         async with self._sessions() as session, session.begin():
             artwork, bid, payment = await _lock_checkout(session, expiry)
-            _move("payment", payment, PaymentStatus.EXPIRED, PAYMENT_TRANSITIONS)
+            _move("payment", payment, expiry.unpaid_status, PAYMENT_TRANSITIONS)
+            if expiry.reason:
+                payment.failure_reason = expiry.reason[:500]
             _move("bid", bid, BidStatus.UNPAID, BID_TRANSITIONS)
             _move("artwork", artwork, ArtworkStatus.ACTIVE, ARTWORK_TRANSITIONS)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import datetime
 from typing import TypeVar
 
 import stripe
@@ -70,7 +71,7 @@ class StripePayments:
                     options={"idempotency_key": request.idempotency_key},
                 )
             )
-        payment_id, recorded_id = await self._record(request, intent.id)
+        payment_id, recorded_id, expires_at = await self._record(request, intent.id)
         if recorded_id != intent.id:
             # An earlier, abandoned attempt recorded its intent first: keep that one, and
             # cancel ours so nobody can pay a second time.
@@ -81,6 +82,7 @@ class StripePayments:
             payment_intent_id=intent.id,
             client_secret=intent.client_secret or "",
             stripe_status=intent.status,
+            expires_at=expires_at,
         )
 
     @activity.defn
@@ -118,8 +120,14 @@ class StripePayments:
             query = select(Payment.stripe_payment_intent_id).where(Payment.bid_id == bid_id)
             return (await session.exec(query)).first()
 
-    async def _record(self, request: OpenPaymentIntent, intent_id: str) -> tuple[int, str]:
-        """Upserts the payment row; returns its id and the intent it holds."""
+    async def _record(
+        self, request: OpenPaymentIntent, intent_id: str
+    ) -> tuple[int, str, datetime]:
+        """Upserts the payment row; returns its id, its intent and its deadline.
+
+        A row that exists keeps its intent and deadline: a saga restarted after a crash or an
+        operator's termination must neither open a second intent nor extend the buyer's time.
+        """
         table = Payment.__table__  # type: ignore[attr-defined]
         upsert = insert(table).values(
             bid_id=request.bid_id,
@@ -138,13 +146,12 @@ class StripePayments:
                     table.c.stripe_payment_intent_id, upsert.excluded.stripe_payment_intent_id
                 ),
                 "workflow_id": upsert.excluded.workflow_id,
-                "expires_at": upsert.excluded.expires_at,
                 "updated_at": func.now(),
             },
-        ).returning(table.c.id, table.c.stripe_payment_intent_id)
+        ).returning(table.c.id, table.c.stripe_payment_intent_id, table.c.expires_at)
         async with self._sessions() as session, session.begin():
             row = (await session.exec(statement)).one()
-        return int(row[0]), str(row[1])
+        return int(row[0]), str(row[1]), row[2]
 
 
 def _snapshot_of(intent: stripe.PaymentIntent) -> IntentSnapshot:

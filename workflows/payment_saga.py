@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,12 +21,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.inventory import Inventory
     from activities.stripe_payments import StripePayments
-    from domain.checkout import IntentState, intent_state
+    from domain.checkout import IntentState, PaymentStatus, intent_state
     from domain.money import FeeSchedule, MoneyError, charge_for
     from domain.stripe_events import PaymentEventKind
     from workflows.types import (
         AwaitCheckout,
         AwaitedStage,
+        CancelCheckout,
         CheckoutPhase,
         CheckoutStatus,
         PaymentSagaInput,
@@ -69,6 +70,7 @@ class PaymentSagaWorkflow:
         )
         self._inbox: list[StripeEventSignal] = []
         self._seen_event_ids: set[str] = set()
+        self._cancel_request: CancelCheckout | None = None
 
     @workflow.run
     async def run(self, saga: PaymentSagaInput) -> CheckoutStatus:
@@ -97,6 +99,21 @@ class PaymentSagaWorkflow:
         await workflow.wait_condition(lambda: self._has_reached(request.stage))
         return self._status
 
+    @workflow.update
+    async def cancel_checkout(self, request: CancelCheckout) -> CheckoutStatus:
+        """For operators: end the checkout now and put the artwork back on sale."""
+        if self._cancel_request is None:
+            self._cancel_request = request
+        await workflow.wait_condition(lambda: self._status.phase.is_final)
+        return self._status
+
+    @cancel_checkout.validator
+    def _accept_cancel(self, request: CancelCheckout) -> None:
+        if self._status.phase.is_final:
+            raise ValueError(f"the checkout already ended: {self._status.phase.value}")
+        if not request.reason.strip():
+            raise ValueError("a reason is required to cancel a checkout")
+
     # The business steps.
 
     async def _checkout(self) -> None:
@@ -120,7 +137,6 @@ class PaymentSagaWorkflow:
 
         deadline = workflow.now() + timedelta(seconds=saga.payment_timeout_seconds)
         self._status.amount, self._status.fee_amount = charge.total, charge.processing_fee
-        self._status.expires_at = deadline
         self._show(CheckoutPhase.OPENING_PAYMENT)
         opened = await workflow.execute_activity_method(
             StripePayments.open_payment_intent,
@@ -138,6 +154,8 @@ class PaymentSagaWorkflow:
             summary=f"Create the PaymentIntent for {charge.total} {charge.currency.upper()}",
             **ACTIVITY_OPTIONS,
         )
+        deadline = opened.expires_at
+        self._status.expires_at = deadline
         self._status.payment_id = opened.payment_id
         self._status.payment_intent_id = opened.payment_intent_id
         self._status.client_secret = opened.client_secret
@@ -157,6 +175,19 @@ class PaymentSagaWorkflow:
                 Inventory.complete_sale, settle, summary="Record the sale", **ACTIVITY_OPTIONS
             )
             self._end(CheckoutPhase.SOLD)
+        elif self._cancel_request is not None:
+            await workflow.execute_activity_method(
+                Inventory.reopen_bidding,
+                replace(
+                    settle,
+                    unpaid_status=PaymentStatus.CANCELED,
+                    reason=f"canceled by {self._cancel_request.requested_by}: "
+                    f"{self._cancel_request.reason}",
+                ),
+                summary="Cancel the payment and reopen bidding",
+                **ACTIVITY_OPTIONS,
+            )
+            self._end(CheckoutPhase.CANCELED)
         else:
             await workflow.execute_activity_method(
                 Inventory.reopen_bidding,
@@ -185,7 +216,10 @@ class PaymentSagaWorkflow:
             deadline = workflow.now() + SETTLE_RECHECK
 
     async def _wait_for_buyer(self, deadline: datetime) -> _Paid | None:
-        """Processes Stripe's events until a success, a cancellation or the deadline."""
+        """Processes Stripe's events until a success, a cancellation or the deadline.
+
+        Events already received are processed before an operator's cancel is honoured.
+        """
         while True:
             while self._inbox:
                 event = self._inbox.pop(0)
@@ -203,11 +237,13 @@ class PaymentSagaWorkflow:
                     return None
                 await self._record_decline(event)
             remaining = deadline - workflow.now()
-            if remaining <= timedelta(0):
+            if remaining <= timedelta(0) or self._cancel_request is not None:
                 return None
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._inbox), timeout=remaining, timeout_summary="payment deadline"
+                    lambda: bool(self._inbox) or self._cancel_request is not None,
+                    timeout=remaining,
+                    timeout_summary="payment deadline",
                 )
             except TimeoutError:
                 return None
@@ -263,4 +299,7 @@ class PaymentSagaWorkflow:
             lines.append(f"last decline: {status.failure_reason} ({status.attempts} attempts)")
         if status.rejection_reason:
             lines.append(f"not reserved: {status.rejection_reason}")
+        if self._cancel_request is not None:
+            request = self._cancel_request
+            lines.append(f"cancel requested by {request.requested_by}: {request.reason}")
         workflow.set_current_details("\n\n".join(lines))

@@ -28,10 +28,16 @@ class CheckoutPhase(StrEnum):
     SOLD = "sold"
     REOPENED = "reopened"  # not paid: the artwork is back on sale
     REJECTED = "rejected"  # never reserved: the bid was no longer the winner
+    CANCELED = "canceled"  # an operator called it off: the artwork is back on sale
 
     @property
     def is_final(self) -> bool:
-        return self in (CheckoutPhase.SOLD, CheckoutPhase.REOPENED, CheckoutPhase.REJECTED)
+        return self in _FINAL_PHASES
+
+
+_FINAL_PHASES = frozenset(
+    {CheckoutPhase.SOLD, CheckoutPhase.REOPENED, CheckoutPhase.REJECTED, CheckoutPhase.CANCELED}
+)
 
 
 class AwaitedStage(StrEnum):
@@ -56,6 +62,16 @@ class AwaitCheckout:
     """Update input: answer once the saga reached `stage` (or ended before it)."""
 
     stage: AwaitedStage = AwaitedStage.PAYMENT_INTENT
+
+
+@dataclass(frozen=True)
+class CancelCheckout:
+    """Update input: an operator calls the checkout off. Money that already landed stands:
+    there are no refunds, so a paid checkout still ends in a sale.
+    """
+
+    reason: str
+    requested_by: str = "operator"
 
 
 @dataclass

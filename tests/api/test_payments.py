@@ -2,9 +2,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from sqlmodel import select
+from temporalio.client import WorkflowExecutionStatus
+
 from domain.money import FeeSchedule, charge_for
+from infra.tables import Payment
 from tests.api.conftest import closed_auction, open_auction
 from tests.support.stack import Stack, unique
+from workflows.types import saga_workflow_id
 
 
 async def test_the_winner_gets_one_payment_intent_however_often_they_ask(stack: Stack) -> None:
@@ -74,3 +79,27 @@ async def test_a_buyer_sees_only_their_own_payments(stack: Stack) -> None:
         f"/api/payments/{payment_id}", headers=stack.headers(unique("op"), roles=["operator"])
     )
     assert operator.status_code == 200
+
+
+async def test_a_saga_stopped_by_an_operator_is_restarted_by_the_next_create_intent(
+    stack: Stack,
+) -> None:
+    closed = await closed_auction(stack)
+    first = await stack.post("/api/payments/create-intent", closed.buyer, {"bid_id": closed.bid_id})
+    handle = stack.temporal.get_workflow_handle(saga_workflow_id(closed.bid_id))
+    stopped_run = (await handle.describe()).run_id
+    await handle.terminate(reason="operator stopped it by mistake")
+
+    again = await stack.post("/api/payments/create-intent", closed.buyer, {"bid_id": closed.bid_id})
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()  # the same intent, the same secret: nothing created
+    restarted = await handle.describe()
+    assert restarted.status == WorkflowExecutionStatus.RUNNING
+    assert restarted.run_id != stopped_run
+    async with stack.sessions() as session:
+        payments = (
+            await session.exec(select(Payment).where(Payment.bid_id == closed.bid_id))
+        ).all()
+    assert len(payments) == 1
+    artwork = (await stack.get(f"/api/artworks/{closed.artwork_id}", closed.seller)).json()
+    assert artwork["status"] == "pending_payment"

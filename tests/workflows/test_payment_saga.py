@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import stripe
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
+from infra.tables import Bid
 from tests.support.buyer import DECLINED, pay
-from tests.support.factories import checkout_rows, make_auction
+from tests.support.factories import checkout_rows, make_auction, make_user
 from tests.support.polling import eventually
 from tests.support.stripe_events import payment_event
 from tests.workflows.conftest import opened, saga_worker, start_saga
@@ -179,3 +183,44 @@ async def test_money_that_lands_as_the_deadline_fires_is_a_sale(
     assert (rows.artwork_status, rows.bid_status) == (ArtworkStatus.SOLD, BidStatus.PAID)
     assert rows.payment.status == PaymentStatus.SUCCEEDED
     assert rows.payment.stripe_charge_id == late.charge_id is not None
+
+
+async def test_a_bid_outbid_before_the_reservation_is_rejected_untouched(
+    time_skipping: WorkflowEnvironment, sessions: SessionFactory, stripe_client: stripe.StripeClient
+) -> None:
+    auction = await make_auction(sessions, "500.00")
+    rival = await make_user(sessions, "rival")
+    assert rival.id is not None
+    async with sessions() as session:  # the higher bid lands between close and reservation
+        session.add(Bid(artwork_id=auction.artwork_id, bidder_id=rival.id, amount=Decimal("501")))
+        await session.commit()
+    async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction)
+        result = await handle.result()
+
+    assert result.phase is CheckoutPhase.REJECTED
+    assert result.rejection_reason == "a higher bid arrived before closing"
+    rows = await checkout_rows(sessions, auction)
+    assert (rows.artwork_status, rows.bid_status) == (ArtworkStatus.ACTIVE, BidStatus.ACTIVE)
+    assert rows.payments == []
+    assert await activities_run(handle) == ["reserve_artwork"]
+
+
+async def test_recorded_histories_replay_with_the_current_code(
+    time_skipping: WorkflowEnvironment, sessions: SessionFactory, stripe_client: stripe.StripeClient
+) -> None:
+    """A worker restarted mid-checkout replays history: the code must stay deterministic."""
+    auction = await make_auction(sessions, "90.00")
+    async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction)
+        intent_id = (await opened(handle)).payment_intent_id
+        assert intent_id is not None
+        await pay(stripe_client, intent_id, DECLINED)
+        declined = await payment_event(stripe_client, intent_id, "payment_intent.payment_failed")
+        await handle.signal(PaymentSagaWorkflow.stripe_event, declined)
+        await handle.result()
+
+    history = await handle.fetch_history()
+    replayer = Replayer(workflows=[PaymentSagaWorkflow], data_converter=pydantic_data_converter)
+    replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert replayed.replay_failure is None

@@ -1,0 +1,78 @@
+"""Operators call a checkout off from the Web UI or CLI (the `cancel_checkout` update)."""
+
+from __future__ import annotations
+
+import pytest
+import stripe
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
+from infra.db import SessionFactory
+from tests.support.buyer import pay
+from tests.support.factories import checkout_rows, make_auction
+from tests.workflows.conftest import opened, saga_worker, start_saga
+from workflows.payment_saga import PaymentSagaWorkflow
+from workflows.types import CancelCheckout, CheckoutPhase
+
+
+async def test_an_operator_cancel_voids_the_intent_and_reopens_bidding(
+    time_skipping: WorkflowEnvironment, sessions: SessionFactory, stripe_client: stripe.StripeClient
+) -> None:
+    auction = await make_auction(sessions, "700.00")
+    async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction)
+        intent_id = (await opened(handle)).payment_intent_id
+        status = await handle.execute_update(
+            PaymentSagaWorkflow.cancel_checkout,
+            CancelCheckout(reason="buyer account flagged", requested_by="ops@example.com"),
+        )
+        result = await handle.result()
+
+    assert status.phase is CheckoutPhase.CANCELED
+    assert result.phase is CheckoutPhase.CANCELED
+    rows = await checkout_rows(sessions, auction)
+    assert (rows.artwork_status, rows.bid_status) == (ArtworkStatus.ACTIVE, BidStatus.UNPAID)
+    assert rows.payment.status == PaymentStatus.CANCELED
+    assert rows.payment.failure_reason == "canceled by ops@example.com: buyer account flagged"
+    assert intent_id is not None
+    assert (await stripe_client.v1.payment_intents.retrieve_async(intent_id)).status == "canceled"
+
+
+async def test_a_cancel_after_the_money_landed_still_sells(
+    time_skipping: WorkflowEnvironment, sessions: SessionFactory, stripe_client: stripe.StripeClient
+) -> None:
+    """No refunds: a paid checkout is a sale, whatever was asked."""
+    auction = await make_auction(sessions, "710.00")
+    async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction)
+        intent_id = (await opened(handle)).payment_intent_id
+        assert intent_id is not None
+        await pay(stripe_client, intent_id)
+        status = await handle.execute_update(
+            PaymentSagaWorkflow.cancel_checkout, CancelCheckout(reason="too late")
+        )
+
+    assert status.phase is CheckoutPhase.SOLD
+    rows = await checkout_rows(sessions, auction)
+    assert rows.payment.status == PaymentStatus.SUCCEEDED
+    assert rows.artwork_status == ArtworkStatus.SOLD
+
+
+async def test_a_cancel_without_a_reason_is_refused(
+    time_skipping: WorkflowEnvironment, sessions: SessionFactory, stripe_client: stripe.StripeClient
+) -> None:
+    auction = await make_auction(sessions, "720.00")
+    async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction)
+        await opened(handle)
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(
+                PaymentSagaWorkflow.cancel_checkout, CancelCheckout(reason=" ")
+            )
+        assert (
+            await handle.query(PaymentSagaWorkflow.status)
+        ).phase is CheckoutPhase.AWAITING_PAYMENT
+        await handle.terminate(reason="test over")
+    rows = await checkout_rows(sessions, auction)
+    assert rows.payment.status == PaymentStatus.PENDING
