@@ -48,6 +48,7 @@ def build_worker(
 
 async def main() -> None:
     settings = get_settings()
+    settings.refuse_development_secrets("stripe_secret_key")
     engine = create_engine(settings.require_database_url())
     stripe_connection = connect_stripe(settings)
     client = await connect_temporal(settings)

@@ -50,7 +50,9 @@ class OpenedPaymentIntent:
     payment_intent_id: str
     client_secret: str
     stripe_status: str
-    expires_at: datetime  # set by the first opening; a restarted saga keeps it
+    # Set by the first opening; a restarted saga keeps it. Optional so that histories
+    # recorded before the field existed still replay.
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from temporalio.service import RPCError
 
-from api.sagas import TemporalUnavailable
+from api.sagas import CheckoutFailed, TemporalUnavailable
 from domain.money import MoneyError
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _money(_: Request, error: MoneyError) -> JSONResponse:
         refused = unprocessable(error.field, str(error))
         return JSONResponse({"detail": refused.detail}, status_code=refused.status_code)
+
+    @app.exception_handler(CheckoutFailed)
+    async def _checkout_failed(request: Request, error: CheckoutFailed) -> JSONResponse:
+        log.error("Checkout saga failed during %s: %s", request.url.path, error)
+        return JSONResponse(
+            {"detail": f"this checkout failed and waits for an operator: {error}"},
+            status_code=status.HTTP_409_CONFLICT,
+        )
 
     @app.exception_handler(RPCError)
     @app.exception_handler(TemporalUnavailable)

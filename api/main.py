@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or get_settings()
+        resolved.refuse_development_secrets("jwt_secret", "stripe_webhook_secret")
         engine = create_engine(resolved.require_database_url())
         app.state.services = Services(
             settings=resolved,

@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from infra.settings import Settings
@@ -15,6 +20,7 @@ from workflows.payment_saga import PaymentSagaWorkflow
 from workflows.types import (
     AwaitCheckout,
     AwaitedStage,
+    CheckoutPhase,
     CheckoutStatus,
     PaymentSagaInput,
     StripeEventSignal,
@@ -29,6 +35,10 @@ UPDATE_RPC_TIMEOUT = timedelta(seconds=20)
 
 class TemporalUnavailable(Exception):
     """Temporal could not be reached: the caller should try again shortly."""
+
+
+class CheckoutFailed(Exception):
+    """The saga failed on an error no retry fixes; it waits for an operator (see the README)."""
 
 
 class CheckoutSagas:
@@ -80,12 +90,20 @@ class CheckoutSagas:
             static_summary=_summary(saga),
         )
         client = await self.client()
-        return await client.execute_update_with_start_workflow(
-            PaymentSagaWorkflow.await_checkout,
-            AwaitCheckout(stage=stage),
-            start_workflow_operation=start,
-            rpc_timeout=UPDATE_RPC_TIMEOUT,
-        )
+        try:
+            checkout = await client.execute_update_with_start_workflow(
+                PaymentSagaWorkflow.await_checkout,
+                AwaitCheckout(stage=stage),
+                start_workflow_operation=start,
+                rpc_timeout=UPDATE_RPC_TIMEOUT,
+            )
+        except WorkflowUpdateFailedError as failed:
+            raise CheckoutFailed(str(failed.cause or failed)) from failed
+        except WorkflowUpdateRPCTimeoutOrCancelledError as slow:
+            raise TemporalUnavailable("the checkout did not answer in time") from slow
+        if checkout.phase is CheckoutPhase.FAILED:
+            raise CheckoutFailed(checkout.error or "unknown error")
+        return checkout
 
     async def deliver(self, saga: PaymentSagaInput, event: StripeEventSignal) -> None:
         """Signals the saga; one stopped by an operator is restarted to take the event.

@@ -75,7 +75,6 @@ class CloseResult(BaseModel):
     amount: Decimal | None
     fee_amount: Decimal | None
     currency: str
-    expires_at: datetime | None
 
 
 class CreateIntentRequest(BaseModel):

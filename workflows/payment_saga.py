@@ -8,6 +8,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -74,7 +75,16 @@ class PaymentSagaWorkflow:
 
     @workflow.run
     async def run(self, saga: PaymentSagaInput) -> CheckoutStatus:
-        await self._checkout()
+        try:
+            await self._checkout()
+        except ActivityError as failure:
+            # Waiting callers learn of it at once, and the run fails visibly for operators.
+            self._status.error = str(failure.cause or failure)
+            self._show(CheckoutPhase.FAILED)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            raise ApplicationError(
+                f"checkout failed: {self._status.error}", non_retryable=True
+            ) from failure
         # Updates waiting on this checkout get their answer before the workflow closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status
@@ -154,7 +164,7 @@ class PaymentSagaWorkflow:
             summary=f"Create the PaymentIntent for {charge.total} {charge.currency.upper()}",
             **ACTIVITY_OPTIONS,
         )
-        deadline = opened.expires_at
+        deadline = opened.expires_at or deadline
         self._status.expires_at = deadline
         self._status.payment_id = opened.payment_id
         self._status.payment_intent_id = opened.payment_intent_id
@@ -299,6 +309,8 @@ class PaymentSagaWorkflow:
             lines.append(f"last decline: {status.failure_reason} ({status.attempts} attempts)")
         if status.rejection_reason:
             lines.append(f"not reserved: {status.rejection_reason}")
+        if status.error:
+            lines.append(f"failed: {status.error}")
         if self._cancel_request is not None:
             request = self._cancel_request
             lines.append(f"cancel requested by {request.requested_by}: {request.reason}")

@@ -29,6 +29,7 @@ class CheckoutPhase(StrEnum):
     REOPENED = "reopened"  # not paid: the artwork is back on sale
     REJECTED = "rejected"  # never reserved: the bid was no longer the winner
     CANCELED = "canceled"  # an operator called it off: the artwork is back on sale
+    FAILED = "failed"  # stopped on an error no retry fixes: an operator must look
 
     @property
     def is_final(self) -> bool:
@@ -36,7 +37,13 @@ class CheckoutPhase(StrEnum):
 
 
 _FINAL_PHASES = frozenset(
-    {CheckoutPhase.SOLD, CheckoutPhase.REOPENED, CheckoutPhase.REJECTED, CheckoutPhase.CANCELED}
+    {
+        CheckoutPhase.SOLD,
+        CheckoutPhase.REOPENED,
+        CheckoutPhase.REJECTED,
+        CheckoutPhase.CANCELED,
+        CheckoutPhase.FAILED,
+    }
 )
 
 
@@ -91,3 +98,4 @@ class CheckoutStatus:
     attempts: int = 0
     failure_reason: str | None = None
     rejection_reason: str | None = None
+    error: str | None = None  # why the saga failed, when it did

@@ -81,7 +81,6 @@ async def close_auction(
         amount=checkout.amount,
         fee_amount=checkout.fee_amount,
         currency=saga.currency,
-        expires_at=checkout.expires_at,
     )
 
 
