@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -30,8 +29,9 @@ from devstack.processes import (
     start_postgres,
 )
 from infra.db import SessionFactory, create_engine, session_factory
-from infra.settings import Environment, Settings
+from infra.settings import Settings
 from infra.stripe_api import connect_stripe
+from tests.support.stack import settings_for
 
 # pgserver logs from its exit hook, after pytest has closed the captured streams.
 logging.getLogger("pgserver").setLevel(logging.WARNING)
@@ -95,21 +95,6 @@ def localstripe_url() -> Iterator[str]:
     service = start_localstripe(free_port())
     yield service.url
     service.stop()
-
-
-def settings_for(database_url: str, stripe_api_base: str, **overrides: object) -> Settings:
-    """Settings as a deployment would have them, with generated, obviously fake secrets."""
-    values: dict[str, object] = {
-        "environment": Environment.TEST,
-        "database_url": database_url,
-        "stripe_api_base": stripe_api_base,
-        "stripe_secret_key": f"sk_test_{uuid.uuid4().hex}",
-        "stripe_webhook_secret": f"whsec_test_{uuid.uuid4().hex}",
-        "jwt_secret": f"test-jwt-{uuid.uuid4().hex}",
-        "temporal_task_queue": f"auction-payments-{uuid.uuid4().hex[:8]}",
-    }
-    values.update(overrides)
-    return Settings.model_validate(values)
 
 
 @pytest_asyncio.fixture(scope="module")

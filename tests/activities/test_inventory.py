@@ -27,6 +27,20 @@ from tests.support.factories import Auction, checkout_rows, make_auction
 from workflows.types import saga_workflow_id
 
 
+def open_request(auction: Auction, expires_at: datetime) -> OpenPaymentIntent:
+    return OpenPaymentIntent(
+        workflow_id=saga_workflow_id(auction.bid_id),
+        bid_id=auction.bid_id,
+        artwork_id=auction.artwork_id,
+        buyer_id=auction.buyer_id,
+        amount=Decimal("103.30"),
+        amount_minor=10330,
+        fee_amount=Decimal("3.30"),
+        currency="usd",
+        expires_at=expires_at,
+    )
+
+
 async def reserved_and_opened(
     sessions: SessionFactory, stripe_client: stripe.StripeClient, price: str = "100.00"
 ) -> tuple[Auction, str]:
@@ -38,17 +52,7 @@ async def reserved_and_opened(
     assert reservation.reserved
     opened = await env.run(
         StripePayments(stripe_client, sessions).open_payment_intent,
-        OpenPaymentIntent(
-            workflow_id=saga_workflow_id(auction.bid_id),
-            bid_id=auction.bid_id,
-            artwork_id=auction.artwork_id,
-            buyer_id=auction.buyer_id,
-            amount=Decimal("103.30"),
-            amount_minor=10330,
-            fee_amount=Decimal("3.30"),
-            currency="usd",
-            expires_at=datetime.now(UTC) + timedelta(minutes=10),
-        ),
+        open_request(auction, datetime.now(UTC) + timedelta(minutes=10)),
     )
     return auction, opened.payment_intent_id
 
@@ -71,17 +75,7 @@ async def test_opening_twice_reuses_the_recorded_intent(
     rows = await checkout_rows(sessions, auction)
     again = await ActivityEnvironment().run(
         StripePayments(stripe_client, sessions).open_payment_intent,
-        OpenPaymentIntent(
-            workflow_id=saga_workflow_id(auction.bid_id),
-            bid_id=auction.bid_id,
-            artwork_id=auction.artwork_id,
-            buyer_id=auction.buyer_id,
-            amount=Decimal("103.30"),
-            amount_minor=10330,
-            fee_amount=Decimal("3.30"),
-            currency="usd",
-            expires_at=datetime.now(UTC) + timedelta(hours=5),
-        ),
+        open_request(auction, datetime.now(UTC) + timedelta(hours=5)),
     )
     assert again.payment_intent_id == intent_id
     assert again.expires_at == rows.payment.expires_at  # the buyer's window is not extended

@@ -8,8 +8,7 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from infra.db import SessionFactory
-from tests.conftest import settings_for
-from tests.support.stack import Stack, running_stack, temporal_address, unique
+from tests.support.stack import Stack, stack_on, unique
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -19,10 +18,7 @@ async def stack(
     sessions: SessionFactory,
     temporal_dev: WorkflowEnvironment,
 ) -> AsyncIterator[Stack]:
-    settings = settings_for(
-        database_url, localstripe_url, temporal_address=temporal_address(temporal_dev.client)
-    )
-    async with running_stack(settings, sessions, temporal_dev.client) as running:
+    async with stack_on(temporal_dev, sessions, database_url, localstripe_url) as running:
         yield running
 
 

@@ -10,10 +10,9 @@ from temporalio.api.enums.v1 import EventType
 
 from infra.tables import Payment
 from tests.api.conftest import Closed, closed_auction
-from tests.conftest import settings_for
 from tests.support.buyer import pay
 from tests.support.polling import eventually
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, running_stack, settings_for
 from tests.support.stripe_events import event_body, signed
 from workflows.types import saga_workflow_id
 

@@ -12,10 +12,9 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from infra.db import SessionFactory
-from tests.conftest import settings_for
 from tests.support.buyer import DECLINED, pay
 from tests.support.polling import eventually
-from tests.support.stack import Stack, running_stack, temporal_address, unique
+from tests.support.stack import Stack, stack_on, unique
 from workflows.types import saga_workflow_id
 
 pytestmark = pytest.mark.e2e
@@ -31,13 +30,13 @@ async def stack(
     sessions: SessionFactory,
     temporal_dev: WorkflowEnvironment,
 ) -> AsyncIterator[Stack]:
-    settings = settings_for(
+    async with stack_on(
+        temporal_dev,
+        sessions,
         database_url,
         localstripe_url,
-        temporal_address=temporal_address(temporal_dev.client),
         payment_timeout_seconds=PAYMENT_WINDOW_SECONDS,
-    )
-    async with running_stack(settings, sessions, temporal_dev.client) as running:
+    ) as running:
         yield running
 
 

@@ -16,15 +16,31 @@ import httpx
 import stripe
 import uvicorn
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from api.auth import issue_token
 from api.main import create_app
 from devstack.processes import free_port, register_stripe_webhook
 from infra.db import SessionFactory
-from infra.settings import Settings
+from infra.settings import Environment, Settings
 from infra.stripe_api import connect_stripe
 from tests.support.polling import eventually
 from worker import build_worker
+
+
+def settings_for(database_url: str, stripe_api_base: str, **overrides: object) -> Settings:
+    """Settings as a deployment would have them, with generated, obviously fake secrets."""
+    values: dict[str, object] = {
+        "environment": Environment.TEST,
+        "database_url": database_url,
+        "stripe_api_base": stripe_api_base,
+        "stripe_secret_key": f"sk_test_{uuid.uuid4().hex}",
+        "stripe_webhook_secret": f"whsec_test_{uuid.uuid4().hex}",
+        "jwt_secret": f"test-jwt-{uuid.uuid4().hex}",
+        "temporal_task_queue": f"auction-payments-{uuid.uuid4().hex[:8]}",
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
 
 
 @dataclass
@@ -98,3 +114,22 @@ async def running_stack(
 
 def temporal_address(client: Client) -> str:
     return client.service_client.config.target_host
+
+
+@asynccontextmanager
+async def stack_on(
+    temporal: WorkflowEnvironment,
+    sessions: SessionFactory,
+    database_url: str,
+    localstripe_url: str,
+    **overrides: object,
+) -> AsyncIterator[Stack]:
+    """The whole service on the session's dev server, with its own task queue and secrets."""
+    settings = settings_for(
+        database_url,
+        localstripe_url,
+        temporal_address=temporal_address(temporal.client),
+        **overrides,
+    )
+    async with running_stack(settings, sessions, temporal.client) as stack:
+        yield stack

@@ -8,10 +8,13 @@ import stripe
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from domain.stripe_events import PaymentEvent
 from infra.db import SessionFactory
 from infra.settings import Settings
+from tests.support.buyer import DECLINED, pay
 from tests.support.factories import Auction
 from tests.support.polling import eventually
+from tests.support.stripe_events import payment_event
 from worker import build_worker
 from workflows.payment_saga import PaymentSagaWorkflow
 from workflows.types import CheckoutStatus, PaymentSagaInput, saga_workflow_id
@@ -44,6 +47,18 @@ async def start_saga(
         id=saga_workflow_id(auction.bid_id),
         task_queue=worker.task_queue,
     )
+
+
+async def opened_intent(handle: WorkflowHandle[PaymentSagaWorkflow, CheckoutStatus]) -> str:
+    intent_id = (await opened(handle)).payment_intent_id
+    assert intent_id is not None
+    return intent_id
+
+
+async def buyer_is_declined(client: stripe.StripeClient, payment_intent_id: str) -> PaymentEvent:
+    """The buyer's card is declined at Stripe; returns the event Stripe sends about it."""
+    assert await pay(client, payment_intent_id, DECLINED) == "requires_payment_method"
+    return await payment_event(client, payment_intent_id, "payment_intent.payment_failed")
 
 
 async def opened(handle: WorkflowHandle[PaymentSagaWorkflow, CheckoutStatus]) -> CheckoutStatus:

@@ -11,7 +11,12 @@ from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
 from tests.support.buyer import pay
 from tests.support.factories import checkout_rows, make_auction
-from tests.workflows.conftest import opened, saga_worker, start_saga
+from tests.workflows.conftest import (
+    opened,
+    opened_intent,
+    saga_worker,
+    start_saga,
+)
 from workflows.payment_saga import PaymentSagaWorkflow
 from workflows.types import CancelCheckout, CheckoutPhase
 
@@ -22,7 +27,7 @@ async def test_an_operator_cancel_voids_the_intent_and_reopens_bidding(
     auction = await make_auction(sessions, "700.00")
     async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
         handle = await start_saga(time_skipping.client, worker, auction)
-        intent_id = (await opened(handle)).payment_intent_id
+        intent_id = await opened_intent(handle)
         status = await handle.execute_update(
             PaymentSagaWorkflow.cancel_checkout,
             CancelCheckout(reason="buyer account flagged", requested_by="ops@example.com"),
@@ -46,8 +51,7 @@ async def test_a_cancel_after_the_money_landed_still_sells(
     auction = await make_auction(sessions, "710.00")
     async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
         handle = await start_saga(time_skipping.client, worker, auction)
-        intent_id = (await opened(handle)).payment_intent_id
-        assert intent_id is not None
+        intent_id = await opened_intent(handle)
         await pay(stripe_client, intent_id)
         status = await handle.execute_update(
             PaymentSagaWorkflow.cancel_checkout, CancelCheckout(reason="too late")

@@ -15,11 +15,17 @@ from temporalio.worker import Replayer
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
 from infra.tables import Bid
-from tests.support.buyer import DECLINED, pay
+from tests.support.buyer import pay
 from tests.support.factories import checkout_rows, make_auction, make_user
 from tests.support.polling import eventually
 from tests.support.stripe_events import payment_event
-from tests.workflows.conftest import opened, saga_worker, start_saga
+from tests.workflows.conftest import (
+    buyer_is_declined,
+    opened,
+    opened_intent,
+    saga_worker,
+    start_saga,
+)
 from workflows.payment_saga import PaymentSagaWorkflow
 from workflows.types import CheckoutPhase, CheckoutStatus
 
@@ -100,11 +106,9 @@ async def test_a_declined_card_then_a_good_one_sells(
     auction = await make_auction(sessions, "80.00")
     async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
         handle = await start_saga(time_skipping.client, worker, auction)
-        intent_id = (await opened(handle)).payment_intent_id
-        assert intent_id is not None
+        intent_id = await opened_intent(handle)
 
-        assert await pay(stripe_client, intent_id, DECLINED) == "requires_payment_method"
-        declined = await payment_event(stripe_client, intent_id, "payment_intent.payment_failed")
+        declined = await buyer_is_declined(stripe_client, intent_id)
         await handle.signal(PaymentSagaWorkflow.stripe_event, declined)
         status = await eventually(
             lambda: handle.query(PaymentSagaWorkflow.status),
@@ -140,10 +144,8 @@ async def test_the_same_event_five_times_is_one_transition(
     auction = await make_auction(sessions, "120.00")
     async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
         handle = await start_saga(time_skipping.client, worker, auction)
-        intent_id = (await opened(handle)).payment_intent_id
-        assert intent_id is not None
-        await pay(stripe_client, intent_id, DECLINED)
-        declined = await payment_event(stripe_client, intent_id, "payment_intent.payment_failed")
+        intent_id = await opened_intent(handle)
+        declined = await buyer_is_declined(stripe_client, intent_id)
         for _ in range(5):
             await handle.signal(PaymentSagaWorkflow.stripe_event, declined)
         succeeded = await payment_event(stripe_client, intent_id, "payment_intent.succeeded")
@@ -168,8 +170,7 @@ async def test_money_that_lands_as_the_deadline_fires_is_a_sale(
     auction = await make_auction(sessions, "640.00")
     async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
         handle = await start_saga(time_skipping.client, worker, auction)
-        intent_id = (await opened(handle)).payment_intent_id
-        assert intent_id is not None
+        intent_id = await opened_intent(handle)
         assert await pay(stripe_client, intent_id) == "succeeded"
         result = await handle.result()  # the timer fires before any webhook arrived
         late = await payment_event(stripe_client, intent_id, "payment_intent.succeeded")
@@ -213,10 +214,8 @@ async def test_recorded_histories_replay_with_the_current_code(
     auction = await make_auction(sessions, "90.00")
     async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
         handle = await start_saga(time_skipping.client, worker, auction)
-        intent_id = (await opened(handle)).payment_intent_id
-        assert intent_id is not None
-        await pay(stripe_client, intent_id, DECLINED)
-        declined = await payment_event(stripe_client, intent_id, "payment_intent.payment_failed")
+        intent_id = await opened_intent(handle)
+        declined = await buyer_is_declined(stripe_client, intent_id)
         await handle.signal(PaymentSagaWorkflow.stripe_event, declined)
         await handle.result()
 

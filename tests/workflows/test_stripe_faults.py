@@ -14,11 +14,16 @@ from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
 from infra.stripe_api import connect_stripe
 from infra.tables import Payment
-from tests.conftest import settings_for
 from tests.support.buyer import pay
 from tests.support.edge_proxy import EdgeProxy, Fault
 from tests.support.factories import checkout_rows, make_auction
-from tests.workflows.conftest import opened, saga_worker, start_saga
+from tests.support.stack import settings_for
+from tests.workflows.conftest import (
+    opened,
+    opened_intent,
+    saga_worker,
+    start_saga,
+)
 from tests.workflows.test_payment_saga import activities_run
 from workflows.types import CheckoutPhase, saga_workflow_id
 
@@ -101,7 +106,7 @@ async def test_a_cancel_refused_because_the_buyer_just_paid_is_a_sale(
     )
     async with saga_worker(time_skipping.client, sessions, stripe_via_proxy) as worker:
         handle = await start_saga(time_skipping.client, worker, auction)
-        intent_id = (await opened(handle)).payment_intent_id
+        intent_id = await opened_intent(handle)
         result = await handle.result()  # the deadline: retrieve (open), cancel (refused)
 
     assert result.phase is CheckoutPhase.SOLD
