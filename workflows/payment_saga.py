@@ -75,18 +75,20 @@ class PaymentSagaWorkflow:
 
     @workflow.run
     async def run(self, saga: PaymentSagaInput) -> CheckoutStatus:
+        failure: ActivityError | None = None
         try:
             await self._checkout()
-        except ActivityError as failure:
+        except ActivityError as permanent:
             # Waiting callers learn of it at once, and the run fails visibly for operators.
-            self._status.error = str(failure.cause or failure)
+            failure = permanent
+            self._status.error = str(permanent.cause or permanent)
             self._show(CheckoutPhase.FAILED)
-            await workflow.wait_condition(workflow.all_handlers_finished)
+        # Updates waiting on this checkout get their answer before the workflow closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if failure is not None:
             raise ApplicationError(
                 f"checkout failed: {self._status.error}", non_retryable=True
             ) from failure
-        # Updates waiting on this checkout get their answer before the workflow closes.
-        await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status
 
     @workflow.signal

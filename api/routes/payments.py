@@ -44,7 +44,7 @@ async def create_intent(
         else:
             if checkout.phase is CheckoutPhase.REJECTED:
                 raise conflict(f"checkout refused: {checkout.rejection_reason}")
-            if checkout.payment_id is not None and checkout.client_secret:
+            if checkout.payment_id is not None and not checkout.phase.is_final:
                 return await _intent_view(session, checkout.payment_id, checkout.client_secret)
     payment = await _payment_of_bid(session, body.bid_id)
     assert payment.id is not None
