@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest_asyncio
 import stripe
 from sqlalchemy import func
 from sqlmodel import select
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.stripe_payments import StripePayments
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
 from infra.stripe_api import connect_stripe
 from infra.tables import Payment
+from tests.activities.test_inventory import open_request
 from tests.support.buyer import pay
 from tests.support.edge_proxy import EdgeProxy, Fault
 from tests.support.factories import checkout_rows, make_auction
@@ -117,3 +120,39 @@ async def test_a_cancel_refused_because_the_buyer_just_paid_is_a_sale(
     assert (rows.artwork_status, rows.bid_status) == (ArtworkStatus.SOLD, BidStatus.PAID)
     assert rows.payment.status == PaymentStatus.SUCCEEDED
     assert rows.payment.stripe_charge_id is not None
+
+
+async def test_two_attempts_racing_keep_one_intent_and_cancel_the_other(
+    sessions: SessionFactory,
+    proxy: EdgeProxy,
+    stripe_via_proxy: stripe.StripeClient,
+    stripe_client: stripe.StripeClient,
+) -> None:
+    """A timed-out attempt still running records its intent while the retry creates one."""
+    auction = await make_auction(sessions, "330.00")
+    request = open_request(auction, datetime.now(UTC) + timedelta(minutes=10))
+    first_attempt: list[str] = []
+
+    async def earlier_attempt_lands(_: str) -> None:
+        opened = await ActivityEnvironment().run(
+            StripePayments(stripe_client, sessions).open_payment_intent, request
+        )
+        first_attempt.append(opened.payment_intent_id)
+
+    proxy.faults.append(
+        Fault("POST", "/v1/payment_intents", before_forwarding=earlier_attempt_lands)
+    )
+    retry = await ActivityEnvironment().run(
+        StripePayments(stripe_via_proxy, sessions).open_payment_intent, request
+    )
+
+    assert retry.payment_intent_id == first_attempt[0]
+    rows = await checkout_rows(sessions, auction)
+    assert rows.payment.stripe_payment_intent_id == first_attempt[0]
+    created_by_retry = [
+        intent
+        for intent in (await stripe_client.v1.payment_intents.list_async()).data
+        if intent.to_dict()["metadata"].get("bid_id") == str(auction.bid_id)
+        and intent.id != first_attempt[0]
+    ]
+    assert [intent.status for intent in created_by_retry] == ["canceled"]
