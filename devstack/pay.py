@@ -28,6 +28,24 @@ def localstripe_url() -> str:
     return os.environ.get("STRIPE_API_BASE") or f"http://localhost:{port}"
 
 
+async def attempt_payment(
+    client: stripe.StripeClient, payment_intent_id: str, card: str = VISA
+) -> tuple[str, str | None]:
+    """Attaches `card` and confirms, as the buyer's browser would.
+
+    Returns the intent's status afterwards and, when the card was declined, why.
+    """
+    intents = client.v1.payment_intents
+    # localstripe refuses `confirm(payment_method=...)`: the card is attached first.
+    await intents.update_async(payment_intent_id, params={"payment_method": card})
+    try:
+        intent = await intents.confirm_async(payment_intent_id)
+    except stripe.CardError as declined:
+        intent = await intents.retrieve_async(payment_intent_id)
+        return intent.status, declined.code or str(declined)
+    return intent.status, None
+
+
 async def pay(payment_intent_id: str, card: str, api_base: str) -> str:
     """Attaches `card` and confirms; returns what happened, in one line."""
     # Any sk_test_ key is taken by localstripe; a real one must never be used from here.
@@ -36,18 +54,11 @@ async def pay(payment_intent_id: str, card: str, api_base: str) -> str:
         stripe_secret_key=Settings.model_fields["stripe_secret_key"].default,
     )
     connection = connect_stripe(settings)
-    intents = connection.client.v1.payment_intents
     try:
-        # localstripe refuses `confirm(payment_method=...)`: the card is attached first.
-        await intents.update_async(payment_intent_id, params={"payment_method": card})
-        try:
-            intent = await intents.confirm_async(payment_intent_id)
-        except stripe.CardError as declined:
-            intent = await intents.retrieve_async(payment_intent_id)
-            return f"{intent.id}: {intent.status} (declined: {declined.code or declined})"
-        return f"{intent.id}: {intent.status}"
+        status, declined = await attempt_payment(connection.client, payment_intent_id, card)
     finally:
         await connection.aclose()
+    return f"{payment_intent_id}: {status}" + (f" (declined: {declined})" if declined else "")
 
 
 def main(argv: list[str] | None = None) -> int:

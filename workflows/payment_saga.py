@@ -187,27 +187,21 @@ class PaymentSagaWorkflow:
                 Inventory.complete_sale, settle, summary="Record the sale", **ACTIVITY_OPTIONS
             )
             self._end(CheckoutPhase.SOLD)
-        elif self._cancel_request is not None:
-            await workflow.execute_activity_method(
-                Inventory.reopen_bidding,
-                replace(
+        else:
+            cancel = self._cancel_request
+            if cancel is not None:
+                settle = replace(
                     settle,
                     unpaid_status=PaymentStatus.CANCELED,
-                    reason=f"canceled by {self._cancel_request.requested_by}: "
-                    f"{self._cancel_request.reason}",
-                ),
-                summary="Cancel the payment and reopen bidding",
-                **ACTIVITY_OPTIONS,
-            )
-            self._end(CheckoutPhase.CANCELED)
-        else:
+                    reason=f"canceled by {cancel.requested_by}: {cancel.reason}",
+                )
             await workflow.execute_activity_method(
                 Inventory.reopen_bidding,
                 settle,
-                summary="Expire the payment and reopen bidding",
+                summary=f"Mark the payment {settle.unpaid_status} and reopen bidding",
                 **ACTIVITY_OPTIONS,
             )
-            self._end(CheckoutPhase.REOPENED)
+            self._end(CheckoutPhase.REOPENED if cancel is None else CheckoutPhase.CANCELED)
 
     async def _collect_payment(self, deadline: datetime) -> _Paid | None:
         """Paid (with its charge), or None once Stripe confirms no money can arrive."""
