@@ -14,6 +14,7 @@ import asyncio
 import os
 import sys
 
+import httpx
 import stripe
 
 from infra.settings import Settings
@@ -21,6 +22,7 @@ from infra.stripe_api import connect_stripe
 
 VISA = "pm_card_visa"
 DECLINED = "pm_card_chargeCustomerFail"
+THREE_D_SECURE_CARD = "4000002500003155"  # asks for 3-D Secure on every payment
 
 
 def localstripe_url() -> str:
@@ -44,6 +46,36 @@ async def attempt_payment(
         intent = await intents.retrieve_async(payment_intent_id)
         return intent.status, declined.code or str(declined)
     return intent.status, None
+
+
+async def fail_3d_secure(client: stripe.StripeClient, api_base: str, payment_intent_id: str) -> str:
+    """The buyer fails 3-D Secure: the attempt fails and the intent can be paid again.
+
+    (localstripe cannot confirm an intent again after a card decline; after a failed
+    authentication it can, as Stripe can after either.) Returns the intent's status after.
+    """
+    intents = client.v1.payment_intents
+    card = await client.v1.payment_methods.create_async(
+        params={
+            "type": "card",
+            "card": {
+                "number": THREE_D_SECURE_CARD,
+                "exp_month": 12,
+                "exp_year": 2034,
+                "cvc": "123",
+            },
+        }
+    )
+    await intents.update_async(payment_intent_id, params={"payment_method": card.id})
+    intent = await intents.confirm_async(payment_intent_id)
+    # localstripe's stand-in for the bank's 3-D Secure page, answered "failed".
+    async with httpx.AsyncClient(base_url=api_base) as http:
+        answer = await http.post(
+            f"/v1/payment_intents/{payment_intent_id}/_authenticate",
+            data={"client_secret": intent.client_secret, "success": "false", "key": "pk_test_dev"},
+        )
+        answer.raise_for_status()
+    return (await intents.retrieve_async(payment_intent_id)).status
 
 
 async def pay(payment_intent_id: str, card: str, api_base: str) -> str:

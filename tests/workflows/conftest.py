@@ -8,6 +8,7 @@ import stripe
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from devstack.pay import fail_3d_secure
 from domain.stripe_events import PaymentEvent
 from infra.db import SessionFactory
 from infra.settings import Settings
@@ -58,6 +59,15 @@ async def opened_intent(handle: WorkflowHandle[PaymentSagaWorkflow, CheckoutStat
 async def buyer_is_declined(client: stripe.StripeClient, payment_intent_id: str) -> PaymentEvent:
     """The buyer's card is declined at Stripe; returns the event Stripe sends about it."""
     assert await pay(client, payment_intent_id, DECLINED) == "requires_payment_method"
+    return await payment_event(client, payment_intent_id, "payment_intent.payment_failed")
+
+
+async def buyer_fails_3d_secure(
+    client: stripe.StripeClient, api_base: str, payment_intent_id: str
+) -> PaymentEvent:
+    """The buyer fails 3-D Secure: the intent can be paid again. localstripe sends no event for
+    this, so the one Stripe sends is built from the intent's real state."""
+    assert await fail_3d_secure(client, api_base, payment_intent_id) == "requires_payment_method"
     return await payment_event(client, payment_intent_id, "payment_intent.payment_failed")
 
 

@@ -20,6 +20,7 @@ from tests.support.factories import checkout_rows, make_auction, make_user
 from tests.support.polling import eventually
 from tests.support.stripe_events import payment_event
 from tests.workflows.conftest import (
+    buyer_fails_3d_secure,
     buyer_is_declined,
     opened,
     opened_intent,
@@ -100,23 +101,27 @@ async def test_never_paid_reopens_bidding_after_ten_minutes(
     ]
 
 
-async def test_a_declined_card_then_a_good_one_sells(
-    time_skipping: WorkflowEnvironment, sessions: SessionFactory, stripe_client: stripe.StripeClient
+async def test_a_failed_attempt_then_a_good_card_sells(
+    time_skipping: WorkflowEnvironment,
+    sessions: SessionFactory,
+    stripe_client: stripe.StripeClient,
+    localstripe_url: str,
 ) -> None:
     auction = await make_auction(sessions, "80.00")
     async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
         handle = await start_saga(time_skipping.client, worker, auction)
         intent_id = await opened_intent(handle)
 
-        declined = await buyer_is_declined(stripe_client, intent_id)
-        await handle.signal(PaymentSagaWorkflow.stripe_event, declined)
+        failed = await buyer_fails_3d_secure(stripe_client, localstripe_url, intent_id)
+        await handle.signal(PaymentSagaWorkflow.stripe_event, failed)
         status = await eventually(
             lambda: handle.query(PaymentSagaWorkflow.status),
             lambda s: s.attempts == 1,
-            what="decline recorded",
+            what="failed attempt recorded",
         )
         assert status.phase is CheckoutPhase.AWAITING_PAYMENT
-        assert status.failure_reason is not None and "card_declined" in status.failure_reason
+        assert status.failure_reason is not None
+        assert "authentication_failure" in status.failure_reason
         rows = await eventually(
             lambda: checkout_rows(sessions, auction),
             lambda r: r.payment.status == PaymentStatus.FAILED,
@@ -125,8 +130,7 @@ async def test_a_declined_card_then_a_good_one_sells(
         assert rows.payment.failure_reason == status.failure_reason
         assert rows.artwork_status == ArtworkStatus.PENDING_PAYMENT  # the buyer may retry
 
-        # localstripe cannot confirm an intent twice after a decline; the buyer's retry is the
-        # success event, which is what the saga acts on.
+        assert await pay(stripe_client, intent_id) == "succeeded"
         succeeded = await payment_event(stripe_client, intent_id, "payment_intent.succeeded")
         await handle.signal(PaymentSagaWorkflow.stripe_event, succeeded)
         result = await handle.result()
@@ -139,15 +143,19 @@ async def test_a_declined_card_then_a_good_one_sells(
 
 
 async def test_the_same_event_five_times_is_one_transition(
-    time_skipping: WorkflowEnvironment, sessions: SessionFactory, stripe_client: stripe.StripeClient
+    time_skipping: WorkflowEnvironment,
+    sessions: SessionFactory,
+    stripe_client: stripe.StripeClient,
+    localstripe_url: str,
 ) -> None:
     auction = await make_auction(sessions, "120.00")
     async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
         handle = await start_saga(time_skipping.client, worker, auction)
         intent_id = await opened_intent(handle)
-        declined = await buyer_is_declined(stripe_client, intent_id)
+        failed = await buyer_fails_3d_secure(stripe_client, localstripe_url, intent_id)
         for _ in range(5):
-            await handle.signal(PaymentSagaWorkflow.stripe_event, declined)
+            await handle.signal(PaymentSagaWorkflow.stripe_event, failed)
+        assert await pay(stripe_client, intent_id) == "succeeded"
         succeeded = await payment_event(stripe_client, intent_id, "payment_intent.succeeded")
         for _ in range(5):
             await handle.signal(PaymentSagaWorkflow.stripe_event, succeeded)
@@ -161,6 +169,31 @@ async def test_the_same_event_five_times_is_one_transition(
     assert "reopen_bidding" not in ran
     rows = await checkout_rows(sessions, auction)
     assert rows.payment.payment_metadata["declines"] == 1
+
+
+async def test_a_made_up_success_is_not_believed(
+    time_skipping: WorkflowEnvironment, sessions: SessionFactory, stripe_client: stripe.StripeClient
+) -> None:
+    """A success event for a charge that failed, while Stripe shows the intent unpaid: the
+    saga asks Stripe, records no sale, and the deadline reopens bidding."""
+    auction = await make_auction(sessions, "130.00")
+    async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction)
+        intent_id = await opened_intent(handle)
+        await buyer_is_declined(stripe_client, intent_id)
+        made_up = await payment_event(stripe_client, intent_id, "payment_intent.succeeded")
+        assert made_up.charge_id is not None  # the failed charge, presented as a success
+        await handle.signal(PaymentSagaWorkflow.stripe_event, made_up)
+        result = await handle.result()
+
+    assert result.phase is CheckoutPhase.REOPENED
+    ran = await activities_run(handle)
+    assert "complete_sale" not in ran
+    assert ran[:3] == ["reserve_artwork", "open_payment_intent", "retrieve_payment_intent"]
+    rows = await checkout_rows(sessions, auction)
+    assert (rows.artwork_status, rows.bid_status) == (ArtworkStatus.ACTIVE, BidStatus.UNPAID)
+    assert rows.payment.status == PaymentStatus.EXPIRED
+    assert rows.payment.stripe_charge_id is None
 
 
 async def test_money_that_lands_as_the_deadline_fires_is_a_sale(

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import pytest_asyncio
 import stripe
 from sqlalchemy import func
 from sqlmodel import select
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import WorkflowEnvironment
 
 from activities.stripe_payments import StripePayments
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
 from infra.stripe_api import connect_stripe
 from infra.tables import Payment
-from tests.activities.test_inventory import open_request
+from tests.support.activities import activity_env, open_request
 from tests.support.buyer import pay
 from tests.support.edge_proxy import EdgeProxy, Fault
 from tests.support.factories import checkout_rows, make_auction
@@ -130,11 +129,11 @@ async def test_two_attempts_racing_keep_one_intent_and_cancel_the_other(
 ) -> None:
     """A timed-out attempt still running records its intent while the retry creates one."""
     auction = await make_auction(sessions, "330.00")
-    request = open_request(auction, datetime.now(UTC) + timedelta(minutes=10))
+    request = open_request(auction)
     first_attempt: list[str] = []
 
     async def earlier_attempt_lands(_: str) -> None:
-        opened = await ActivityEnvironment().run(
+        opened = await activity_env().run(
             StripePayments(stripe_client, sessions).open_payment_intent, request
         )
         first_attempt.append(opened.payment_intent_id)
@@ -142,7 +141,7 @@ async def test_two_attempts_racing_keep_one_intent_and_cancel_the_other(
     proxy.faults.append(
         Fault("POST", "/v1/payment_intents", before_forwarding=earlier_attempt_lands)
     )
-    retry = await ActivityEnvironment().run(
+    retry = await activity_env().run(
         StripePayments(stripe_via_proxy, sessions).open_payment_intent, request
     )
 
