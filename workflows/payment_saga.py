@@ -200,18 +200,20 @@ class PaymentSagaWorkflow(CheckoutSteps):
 
     async def _finish(self, paid: Paid | None, at_stripe: str | None = None) -> None:
         """Records the outcome the window and Stripe decided: sold, or back on sale."""
-        closed, status = self._status.window_closed, self._status
-        failed = closed is WindowClosed.FAILED
+        status = self._status
+        failed = status.error is not None  # whenever it struck: in the window or settling
         if paid is not None:
             await self._record_sale(paid)
             status.compensation = "sold: the payment had landed" if failed else None
             self._end(CheckoutPhase.FAILED if failed else CheckoutPhase.SOLD)
-        elif failed:
+            return
+        await self._read_inbox()  # a decline that came in while we settled still counts
+        if failed:
             await self._reopen(PaymentStatus.CANCELED, f"checkout failed: {status.error}")
             landed = at_stripe or "the PaymentIntent is canceled"
             status.compensation = f"bidding reopened; {landed}"
             self._end(CheckoutPhase.FAILED)
-        elif closed is WindowClosed.CANCELED:
+        elif status.window_closed is WindowClosed.CANCELED:
             await self._reopen(PaymentStatus.CANCELED, self._cancel_reason())
             self._end(CheckoutPhase.CANCELED)
         else:

@@ -163,3 +163,48 @@ async def test_the_database_refuses_unknown_statuses(
                 ),
                 {"status": status},
             )
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("stripe_payment_intent_id", None),  # a payment row exists only with its intent
+        ("fee_amount", "103.30"),  # the fee is never the whole amount
+        ("currency", "u$d"),
+        ("currency", "USD"),  # Stripe's lower-case codes
+    ],
+)
+async def test_the_database_refuses_an_impossible_payment(
+    fresh_database: tuple[str, AsyncEngine], column: str, value: str | None
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    url, engine = fresh_database
+    await _run_alembic(url, "upgrade", "head")
+    payment = {
+        "stripe_payment_intent_id": "pi_1",
+        "amount": "103.30",
+        "fee_amount": "3.30",
+        "currency": "usd",
+        column: value,
+    }
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO users (subject, email) VALUES ('s', 's@x.io')"))
+        await connection.execute(
+            text(
+                "INSERT INTO artworks (seller_id, title, starting_price) "
+                "SELECT id, 't', 1 FROM users"
+            )
+        )
+        await connection.execute(
+            text("INSERT INTO bids (artwork_id, bidder_id, amount) SELECT id, 1, 100 FROM artworks")
+        )
+        with pytest.raises(IntegrityError):
+            await connection.execute(
+                text(
+                    "INSERT INTO payments (bid_id, stripe_payment_intent_id, amount, fee_amount, "
+                    "currency, workflow_id, expires_at) SELECT id, :stripe_payment_intent_id, "
+                    ":amount, :fee_amount, :currency, 'payment-bid-1', now() FROM bids"
+                ),
+                payment,
+            )

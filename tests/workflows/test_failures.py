@@ -168,3 +168,28 @@ async def test_money_that_landed_before_a_failure_is_still_a_sale(
     assert (rows.artwork_status, rows.bid_status) == (ArtworkStatus.SOLD, BidStatus.PAID)
     assert rows.payment.status == PaymentStatus.SUCCEEDED
     assert rows.payment.stripe_charge_id is not None
+
+
+async def test_a_failure_while_settling_after_the_deadline_is_still_a_visible_failure(
+    time_skipping: WorkflowEnvironment,
+    sessions: SessionFactory,
+    proxy: EdgeProxy,
+    stripe_via_proxy: stripe.StripeClient,
+) -> None:
+    auction = await make_auction(sessions, "940.00")
+    async with saga_worker(time_skipping.client, sessions, stripe_via_proxy) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction, timeout_seconds=60)
+        intent_id = await opened_intent(handle)
+        # The saga's look at the intent at the deadline is refused for good.
+        proxy.faults.append(Fault("GET", f"/v1/payment_intents/{intent_id}", answer_status=400))
+        failure = await failure_of_run(handle)
+        status = await handle.query(PaymentSagaWorkflow.status)
+
+    assert "bidding reopened; the PaymentIntent is canceled" in failure.message
+    assert status.phase is CheckoutPhase.FAILED
+    assert status.window_closed is WindowClosed.DEADLINE  # when the window closed, and why
+    rows = await checkout_rows(sessions, auction)
+    assert (rows.artwork_status, rows.payment.status) == (ArtworkStatus.ACTIVE, "canceled")
+    assert (await stripe_via_proxy.v1.payment_intents.retrieve_async(intent_id)).status == (
+        "canceled"
+    )

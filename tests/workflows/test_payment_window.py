@@ -120,26 +120,31 @@ async def test_a_cancel_after_the_deadline_is_refused_and_the_expiry_stands(
 
 
 async def test_a_decline_that_arrives_with_the_deadline_is_recorded(
-    temporal_dev: WorkflowEnvironment,
+    time_skipping: WorkflowEnvironment,
     sessions: SessionFactory,
+    proxy: EdgeProxy,
+    stripe_via_proxy: stripe.StripeClient,
     stripe_client: stripe.StripeClient,
     localstripe_url: str,
 ) -> None:
-    """The worker is away while the decline arrives and the deadline passes: both reach the
-    saga in one go, and the decline still counts before bidding reopens. (On the dev server,
-    in real time: a few seconds.)"""
+    """Stripe's event about a failed attempt reaches the saga while it cancels the intent at
+    the deadline: the attempt still counts before bidding reopens."""
     auction = await make_auction(sessions, "280.00")
-    queue = new_task_queue()
-    async with saga_worker(temporal_dev.client, sessions, stripe_client, queue):
-        handle = await start_saga(temporal_dev.client, queue, auction, timeout_seconds=3)
-        status = await opened(handle)
-        intent_id = status.payment_intent_id
-        assert intent_id is not None
-    failed = await buyer_fails_3d_secure(stripe_client, localstripe_url, intent_id)
-    await handle.signal(PaymentSagaWorkflow.stripe_event, failed)
-    assert status.expires_at is not None
-    await asyncio.sleep(max(0.0, (status.expires_at - datetime.now(UTC)).total_seconds()) + 0.5)
-    async with saga_worker(temporal_dev.client, sessions, stripe_client, queue):
+    async with saga_worker(time_skipping.client, sessions, stripe_via_proxy) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction, timeout_seconds=60)
+        intent_id = await opened_intent(handle)
+
+        async def the_event_arrives(_: str) -> None:
+            failed = await buyer_fails_3d_secure(stripe_client, localstripe_url, intent_id)
+            await handle.signal(PaymentSagaWorkflow.stripe_event, failed)
+
+        proxy.faults.append(
+            Fault(
+                "POST",
+                f"/v1/payment_intents/{intent_id}/cancel",
+                before_forwarding=the_event_arrives,
+            )
+        )
         result = await handle.result()
 
     assert result.phase is CheckoutPhase.REOPENED
