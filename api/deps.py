@@ -38,7 +38,7 @@ async def get_caller(
 ) -> Caller:
     if credentials is None:
         raise unauthorized("missing bearer token")
-    claims = decode_token(credentials.credentials, services.settings.jwt_secret)
+    claims = decode_token(credentials.credentials, services.settings)
     return await upsert_caller(session, claims)
 
 

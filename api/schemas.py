@@ -10,6 +10,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from domain.money import CENT, MAX_STORED_AMOUNT, SUPPORTED_CURRENCIES
 
+
+def storable_text(text: str) -> str:
+    """PostgreSQL stores neither NUL characters nor lone surrogates (JSON can carry both)."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return text
+
+
 # Numbers and strings are both accepted; pydantic refuses, with the field named, anything
 # that NUMERIC(10,2) could only store rounded.
 MoneyIn = Annotated[
