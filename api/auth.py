@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.schemas import storable_text
+from api.schemas import StoredText, storable_text
 from infra.settings import JwtAlgorithm, Settings
 from infra.tables import User
 
@@ -39,8 +39,6 @@ _REFUSALS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
 )
 # PyJWT reports a non-numeric exp or nbf as a decode error naming the claim in parentheses.
 _TIME_CLAIMS = ("exp", "nbf")
-
-StoredText = Annotated[str, AfterValidator(storable_text)]
 
 
 class TokenClaims(BaseModel):

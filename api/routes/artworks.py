@@ -9,7 +9,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.inventory import highest_active_bid
-from api.deps import CallerDep, ServicesDep, SessionDep
+from api.deps import ArtworkId, CallerDep, ServicesDep, SessionDep
 from api.errors import conflict, forbidden, not_found
 from api.schemas import ArtworkCreate, ArtworkPublic, CloseResult
 from domain.checkout import ArtworkStatus, BidStatus
@@ -38,7 +38,7 @@ async def create_artwork(
 
 
 @router.get("/{artwork_id}")
-async def get_artwork(artwork_id: int, _: CallerDep, session: SessionDep) -> ArtworkPublic:
+async def get_artwork(artwork_id: ArtworkId, _: CallerDep, session: SessionDep) -> ArtworkPublic:
     artwork = await session.get(Artwork, artwork_id)
     if artwork is None:
         raise not_found("artwork")
@@ -47,7 +47,7 @@ async def get_artwork(artwork_id: int, _: CallerDep, session: SessionDep) -> Art
 
 @router.post("/{artwork_id}/close")
 async def close_auction(
-    artwork_id: int, caller: CallerDep, session: SessionDep, services: ServicesDep
+    artwork_id: ArtworkId, caller: CallerDep, session: SessionDep, services: ServicesDep
 ) -> CloseResult:
     """The highest bid wins: its checkout saga starts and takes the artwork off sale."""
     artwork = await session.get(Artwork, artwork_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from activities.inventory import highest_active_bid
-from api.deps import CallerDep, ServicesDep, SessionDep
+from api.deps import ArtworkId, CallerDep, ServicesDep, SessionDep
 from api.errors import conflict, forbidden, not_found, unprocessable
 from api.schemas import BidCreate, BidPublic
 from domain.checkout import ArtworkStatus
@@ -17,7 +17,11 @@ router = APIRouter(prefix="/api/artworks", tags=["bids"])
 
 @router.post("/{artwork_id}/bids", status_code=status.HTTP_201_CREATED)
 async def place_bid(
-    artwork_id: int, body: BidCreate, caller: CallerDep, session: SessionDep, services: ServicesDep
+    artwork_id: ArtworkId,
+    body: BidCreate,
+    caller: CallerDep,
+    session: SessionDep,
+    services: ServicesDep,
 ) -> BidPublic:
     # The artwork row lock orders this bid against other bids and against the reservation.
     artwork = await session.get(Artwork, artwork_id, with_for_update=True)

@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth import Caller
-from api.deps import CallerDep, ServicesDep, SessionDep
+from api.deps import CallerDep, PaymentId, ServicesDep, SessionDep
 from api.errors import conflict, forbidden, not_found
 from api.schemas import CheckoutIntent, CreateIntentRequest, PaymentPublic
 from domain.checkout import BidStatus
@@ -64,7 +64,9 @@ async def my_payments(caller: CallerDep, session: SessionDep) -> list[PaymentPub
 
 
 @router.get("/{payment_id}")
-async def get_payment(payment_id: int, caller: CallerDep, session: SessionDep) -> PaymentPublic:
+async def get_payment(
+    payment_id: PaymentId, caller: CallerDep, session: SessionDep
+) -> PaymentPublic:
     found = await _visible_payment(session, payment_id, caller)
     if found is None:
         raise not_found("payment")  # another buyer's payment is not found, not forbidden
