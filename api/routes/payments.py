@@ -45,7 +45,11 @@ async def create_intent(
             if checkout.phase is CheckoutPhase.REJECTED:
                 raise conflict(f"checkout refused: {checkout.rejection_reason}")
             if checkout.payment_id is not None and not checkout.phase.is_final:
-                return await _intent_view(session, checkout.payment_id, checkout.client_secret)
+                # Only a checkout waiting for the buyer can take a payment: settling at the
+                # deadline, or being called off, the secret is withheld.
+                awaiting = checkout.phase is CheckoutPhase.AWAITING_PAYMENT
+                secret = checkout.client_secret if awaiting else None
+                return await _intent_view(session, checkout.payment_id, secret)
     payment = await _payment_of_bid(session, body.bid_id)
     assert payment.id is not None
     # A decided checkout has nothing left to pay, so its client secret is withheld.
@@ -99,7 +103,8 @@ async def _intent_view(
 ) -> CheckoutIntent:
     payment = await session.get(Payment, payment_id, populate_existing=True)
     assert payment is not None and payment.id is not None
-    assert payment.stripe_payment_intent_id is not None
+    if payment.stripe_payment_intent_id is None:
+        raise conflict("this bid's PaymentIntent is still being opened; retry shortly")
     return CheckoutIntent(
         payment_id=payment.id,
         payment_intent_id=payment.stripe_payment_intent_id,
