@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -13,9 +15,43 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from temporalio.service import RPCError
 
 from api.sagas import CheckoutFailed, TemporalUnavailable
+from api.schemas import ErrorDetail
 from domain.money import MoneyError
 
 log = logging.getLogger(__name__)
+
+
+# What each error status means on this API; routes name theirs so /openapi.json lists them.
+ERROR_MEANINGS: dict[int, str] = {
+    400: "The body could not be read as JSON.",
+    401: "No bearer token, or one that is refused; `detail` says why.",
+    403: "The caller may not do this.",
+    404: "Not found.",
+    409: "The artwork or its checkout does not allow this now; `detail` says why.",
+    503: "Temporal or the database is unavailable; retry after `Retry-After` seconds.",
+}
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    503: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}},
+}
+
+
+def error_responses(
+    *codes: int, meaning: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a route for these error statuses, all answered as `ErrorDetail`.
+
+    A 422 needs no entry: FastAPI declares its validation shape, which ours keep.
+    """
+    meaning = meaning or {}
+    return {
+        code: {
+            "model": ErrorDetail,
+            "description": meaning.get(code, ERROR_MEANINGS[code]),
+            **({"headers": _ERROR_HEADERS[code]} if code in _ERROR_HEADERS else {}),
+        }
+        for code in codes
+    }
 
 
 def conflict(detail: str) -> HTTPException:

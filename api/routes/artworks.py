@@ -12,7 +12,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.inventory import highest_active_bid
 from api.deps import ArtworkId, CallerDep, ServicesDep, SessionDep
-from api.errors import conflict, forbidden, not_found
+from api.errors import conflict, error_responses, forbidden, not_found
 from api.sagas import RESTART_FAILED_ONLY
 from api.schemas import ArtworkCreate, ArtworkPublic, CloseResult
 from api.services import Services
@@ -24,7 +24,7 @@ from workflows.types import AwaitedStage, CheckoutPhase, PaymentSagaInput, saga_
 router = APIRouter(prefix="/api/artworks", tags=["artworks"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 401, 503))
 async def create_artwork(
     body: ArtworkCreate, caller: CallerDep, session: SessionDep, services: ServicesDep
 ) -> ArtworkPublic:
@@ -41,7 +41,7 @@ async def create_artwork(
     return await artwork_view(session, artwork)
 
 
-@router.get("/{artwork_id}")
+@router.get("/{artwork_id}", responses=error_responses(401, 404, 503))
 async def get_artwork(artwork_id: ArtworkId, _: CallerDep, session: SessionDep) -> ArtworkPublic:
     artwork = await session.get(Artwork, artwork_id)
     if artwork is None:
@@ -49,7 +49,20 @@ async def get_artwork(artwork_id: ArtworkId, _: CallerDep, session: SessionDep) 
     return await artwork_view(session, artwork)
 
 
-@router.post("/{artwork_id}/close")
+@router.post(
+    "/{artwork_id}/close",
+    responses=error_responses(
+        401,
+        403,
+        404,
+        409,
+        503,
+        meaning={
+            403: "Only the seller or an operator can close an auction.",
+            409: "No bids, a higher bid arrived first, or the checkout failed.",
+        },
+    ),
+)
 async def close_auction(
     artwork_id: ArtworkId, caller: CallerDep, session: SessionDep, services: ServicesDep
 ) -> CloseResult:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from activities.inventory import highest_active_bid
 from api.deps import ArtworkId, CallerDep, ServicesDep, SessionDep
-from api.errors import conflict, forbidden, not_found, unprocessable
+from api.errors import conflict, error_responses, forbidden, not_found, unprocessable
 from api.schemas import BidCreate, BidPublic
 from domain.checkout import ArtworkStatus
 from domain.money import charge_for
@@ -15,7 +15,22 @@ from infra.tables import Artwork, Bid
 router = APIRouter(prefix="/api/artworks", tags=["bids"])
 
 
-@router.post("/{artwork_id}/bids", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{artwork_id}/bids",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        503,
+        meaning={
+            403: "Sellers cannot bid on their own artwork.",
+            409: "Bidding is closed: the artwork waits for payment or is sold.",
+        },
+    ),
+)
 async def place_bid(
     artwork_id: ArtworkId,
     body: BidCreate,

@@ -9,7 +9,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth import Caller
 from api.deps import CallerDep, PaymentId, ServicesDep, SessionDep
-from api.errors import conflict, forbidden, not_found
+from api.errors import conflict, error_responses, forbidden, not_found
 from api.schemas import CheckoutIntent, CreateIntentRequest, PaymentPublic
 from domain.checkout import BidStatus
 from infra.tables import Artwork, Bid, Payment
@@ -18,7 +18,21 @@ from workflows.types import AwaitedStage, CheckoutPhase
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
 
-@router.post("/create-intent")
+@router.post(
+    "/create-intent",
+    responses=error_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        503,
+        meaning={
+            403: "Only the winning bidder can pay for a bid.",
+            409: "The bid has not won, its checkout was refused, failed or ended unpaid.",
+        },
+    ),
+)
 async def create_intent(
     body: CreateIntentRequest, caller: CallerDep, session: SessionDep, services: ServicesDep
 ) -> CheckoutIntent:
@@ -56,7 +70,7 @@ async def create_intent(
     return await _intent_view(session, payment.id, client_secret=None)
 
 
-@router.get("/my-payments")
+@router.get("/my-payments", responses=error_responses(401, 503))
 async def my_payments(caller: CallerDep, session: SessionDep) -> list[PaymentPublic]:
     query = (
         select(Payment, Bid)
@@ -67,7 +81,12 @@ async def my_payments(caller: CallerDep, session: SessionDep) -> list[PaymentPub
     return [_payment_view(payment, bid) for payment, bid in (await session.exec(query)).all()]
 
 
-@router.get("/{payment_id}")
+@router.get(
+    "/{payment_id}",
+    responses=error_responses(
+        401, 404, 503, meaning={404: "No such payment among those the caller may see."}
+    ),
+)
 async def get_payment(
     payment_id: PaymentId, caller: CallerDep, session: SessionDep
 ) -> PaymentPublic:

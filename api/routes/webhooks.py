@@ -12,12 +12,13 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import stripe
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.deps import ServicesDep, SessionDep
+from api.errors import error_responses
 from api.schemas import BIGINT_MAX, WebhookReceipt, storable_text
 from api.services import Services
 from domain.checkout import BidStatus
@@ -32,15 +33,12 @@ def bad_request(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_400_BAD_REQUEST, detail=detail)
 
 
-async def verified_event(
-    request: Request,
-    services: ServicesDep,
-    stripe_signature: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
+async def verified_event(request: Request, services: ServicesDep) -> dict[str, Any]:
     """The event, only if Stripe signed these exact bytes recently; 400 otherwise.
 
     The signature is checked before the body is parsed: unsigned JSON is never looked at.
     """
+    stripe_signature = request.headers.get("Stripe-Signature")
     if not stripe_signature:
         raise bad_request("missing Stripe-Signature")
     payload = await request.body()
@@ -75,7 +73,36 @@ def _signed_by_stripe(text: str, header: str, services: Services) -> bool:
     return True
 
 
-@router.post("/webhook")
+@router.post(
+    "/webhook",
+    responses=error_responses(
+        400,
+        503,
+        meaning={
+            400: "No valid Stripe signature, or a signed body that is not a JSON object."
+            " Stripe does not retry it.",
+            503: "Temporal or the database is unavailable: Stripe delivers the event again.",
+        },
+    ),
+    # Header and body are read raw (the signature covers the body's exact bytes), so they
+    # are declared here rather than parsed by FastAPI.
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Stripe-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "Stripe's signature of the body, `t=...,v1=...`.",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "description": "A Stripe event, exactly as Stripe signed it.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 async def stripe_webhook(
     event: Annotated[dict[str, Any], Depends(verified_event)],
     session: SessionDep,
