@@ -100,7 +100,7 @@ def _signed_by_stripe(text: str, header: str, services: Services) -> bool:
             "required": True,
             "description": "A Stripe event, exactly as Stripe signed it.",
             "content": {"application/json": {"schema": {"type": "object"}}},
-        }
+        },
     },
 )
 async def stripe_webhook(
