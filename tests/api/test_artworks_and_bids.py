@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
 from tests.api.conftest import closed_auction, open_auction
 from tests.support.buyer import pay
 from tests.support.polling import eventually
 from tests.support.stack import Stack, unique
+from workflows.types import saga_workflow_id
 
 
 def field_of(response_json: dict[str, object]) -> list[object]:
@@ -136,6 +138,16 @@ async def test_a_repeated_close_answers_what_the_first_close_did(stack: Stack) -
         headers=stack.headers(unique("operator"), roles=["operator"]),
     )
     assert by_operator.json() == closed.close
+
+
+async def test_a_repeated_close_restarts_a_checkout_stopped_by_an_operator(stack: Stack) -> None:
+    closed = await closed_auction(stack, "655.00")
+    handle = stack.temporal.get_workflow_handle(saga_workflow_id(closed.bid_id))
+    await handle.terminate(reason="operator stopped it by mistake")
+    again = await stack.post(f"/api/artworks/{closed.artwork_id}/close", closed.seller)
+    assert again.status_code == 200, again.text
+    assert again.json() == closed.close
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
 
 async def test_closing_a_sold_artwork_again_answers_the_sale(stack: Stack) -> None:
