@@ -25,7 +25,7 @@ from infra.tables import User
 OPERATOR_ROLE = "operator"
 REQUIRED_CLAIMS = ("exp", "sub", "email")
 
-# Most specific first: an invalid signature is also a decode error to PyJWT.
+# Any other refusal (PyJWT's decode errors: bad base64, JSON, header) is `token is malformed`.
 _REFUSALS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
     (jwt.ExpiredSignatureError, "token expired"),
     (jwt.InvalidSignatureError, "token signature is invalid"),
