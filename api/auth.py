@@ -1,26 +1,50 @@
-"""Bearer JWTs (HS256): who is calling, upserted into `users` from the token's claims."""
+"""Bearer JWTs: who is calling, upserted into `users` from the token's claims.
+
+Only the configured HMAC algorithm is accepted, an expiry is required, and the audience and
+the issuer are checked when configured. A refusal gives its reason in fixed words: nothing
+the caller sent (claim values, decoder or validator messages) is repeated back.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jwt
 from fastapi import HTTPException, status
-from pydantic import BaseModel, EmailStr, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, EmailStr, Field, ValidationError
 from sqlalchemy import func, or_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from api.schemas import StoredText, storable_text
+from infra.settings import JwtAlgorithm, Settings
 from infra.tables import User
 
 OPERATOR_ROLE = "operator"
+REQUIRED_CLAIMS = ("exp", "sub", "email")
+
+# Any other refusal (PyJWT's decode errors: bad base64, JSON, header) is `token is malformed`.
+_REFUSALS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.InvalidSignatureError, "token signature is invalid"),
+    (jwt.InvalidAlgorithmError, "token algorithm is not accepted"),
+    (jwt.InvalidAudienceError, "token audience is not accepted"),
+    (jwt.InvalidIssuerError, "token issuer is not accepted"),
+    (jwt.ImmatureSignatureError, "token is not valid yet"),
+    (jwt.InvalidIssuedAtError, "token claims are invalid: iat"),
+    (jwt.exceptions.InvalidSubjectError, "token claims are invalid: sub"),
+    (jwt.exceptions.InvalidJTIError, "token claims are invalid: jti"),
+)
+# PyJWT reports a non-numeric exp or nbf as a decode error naming the claim in parentheses.
+_TIME_CLAIMS = ("exp", "nbf")
 
 
 class TokenClaims(BaseModel):
-    sub: str = Field(min_length=1, max_length=255)
-    email: EmailStr
-    name: str | None = Field(default=None, max_length=255)
+    sub: StoredText = Field(min_length=1, max_length=255)
+    email: Annotated[EmailStr, AfterValidator(storable_text)]
+    name: StoredText | None = Field(default=None, max_length=255)
     roles: list[str] = Field(default_factory=list)
 
 
@@ -39,14 +63,44 @@ def unauthorized(detail: str) -> HTTPException:
     )
 
 
-def decode_token(token: str, secret: str) -> TokenClaims:
+def decode_token(token: str, settings: Settings) -> TokenClaims:
     try:
         claims = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["sub", "email"]}
+            token,
+            settings.jwt_secret,
+            algorithms=[settings.jwt_algorithm.value],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            # Without a configured audience, whatever `aud` a token names is not ours to judge.
+            options={
+                "require": list(REQUIRED_CLAIMS),
+                "verify_aud": settings.jwt_audience is not None,
+            },
         )
+    except jwt.InvalidTokenError as invalid:
+        raise unauthorized(refusal_reason(invalid)) from None
+    try:
         return TokenClaims.model_validate(claims)
-    except (jwt.InvalidTokenError, ValidationError) as invalid:
-        raise unauthorized(f"invalid token: {invalid}") from None
+    except ValidationError as invalid:
+        raise unauthorized(f"token claims are invalid: {invalid_fields(invalid)}") from None
+
+
+def refusal_reason(invalid: jwt.InvalidTokenError) -> str:
+    if isinstance(invalid, jwt.MissingRequiredClaimError):
+        return f"token has no {invalid.claim} claim"  # one of the names we required
+    for kind, reason in _REFUSALS:
+        if isinstance(invalid, kind):
+            return reason
+    for claim in _TIME_CLAIMS:
+        if f"({claim})" in str(invalid):
+            return f"token claims are invalid: {claim}"
+    return "token is malformed"
+
+
+def invalid_fields(invalid: ValidationError) -> str:
+    """The claims' names only: pydantic's own text would quote the values."""
+    names = {str(error["loc"][0]) for error in invalid.errors() if error["loc"]}
+    return ", ".join(sorted(names & TokenClaims.model_fields.keys())) or "claims"
 
 
 async def upsert_caller(session: AsyncSession, claims: TokenClaims) -> Caller:
@@ -88,8 +142,14 @@ def issue_token(
     roles: list[str] | None = None,
     expires_in_seconds: int = 3600,
     now: int,
+    algorithm: JwtAlgorithm = JwtAlgorithm.HS256,
+    audience: str | None = None,
+    issuer: str | None = None,
 ) -> str:
-    """A token as the identity provider would issue it (for `make token`, demos and tests)."""
+    """A token as the identity provider would issue it (for `make token`, demos and tests).
+
+    Pass the deployment's `jwt_algorithm`, `jwt_audience` and `jwt_issuer` when it sets them.
+    """
     claims: dict[str, object] = {
         "sub": sub,
         "email": email,
@@ -100,4 +160,8 @@ def issue_token(
         claims["name"] = name
     if roles:
         claims["roles"] = roles
-    return jwt.encode(claims, secret, algorithm="HS256")
+    if audience:
+        claims["aud"] = audience
+    if issuer:
+        claims["iss"] = issuer
+    return jwt.encode(claims, secret, algorithm=JwtAlgorithm(algorithm).value)

@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import Caller, decode_token, unauthorized, upsert_caller
+from api.schemas import BIGINT_MAX
 from api.services import Services
 
 _bearer = HTTPBearer(auto_error=False)
+
+# Path ids outside the bigint range are a 422 naming the parameter, not a database error.
+ArtworkId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The artwork's id.")]
+PaymentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The payment's id.")]
 
 
 def get_services(request: Request) -> Services:
@@ -38,7 +43,7 @@ async def get_caller(
 ) -> Caller:
     if credentials is None:
         raise unauthorized("missing bearer token")
-    claims = decode_token(credentials.credentials, services.settings.jwt_secret)
+    claims = decode_token(credentials.credentials, services.settings)
     return await upsert_caller(session, claims)
 
 

@@ -3,16 +3,55 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from temporalio.service import RPCError
 
 from api.sagas import CheckoutFailed, TemporalUnavailable
+from api.schemas import ErrorDetail
 from domain.money import MoneyError
 
 log = logging.getLogger(__name__)
+
+
+# What each error status means on this API; routes name theirs so /openapi.json lists them.
+ERROR_MEANINGS: dict[int, str] = {
+    400: "The body could not be read as JSON.",
+    401: "No bearer token, or one that is refused; `detail` says why.",
+    403: "The caller may not do this.",
+    404: "Not found.",
+    409: "The artwork or its checkout does not allow this now; `detail` says why.",
+    503: "Temporal or the database is unavailable; retry after `Retry-After` seconds.",
+}
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    503: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}},
+}
+
+
+def error_responses(
+    *codes: int, meaning: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a route for these error statuses, all answered as `ErrorDetail`.
+
+    A 422 needs no entry: FastAPI declares its validation shape, which ours keep.
+    """
+    meaning = meaning or {}
+    return {
+        code: {
+            "model": ErrorDetail,
+            "description": meaning.get(code, ERROR_MEANINGS[code]),
+            **({"headers": _ERROR_HEADERS[code]} if code in _ERROR_HEADERS else {}),
+        }
+        for code in codes
+    }
 
 
 def conflict(detail: str) -> HTTPException:
@@ -35,19 +74,46 @@ def unprocessable(field: str, message: str) -> HTTPException:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(MoneyError)
-    async def _money(_: Request, error: MoneyError) -> JSONResponse:
-        refused = unprocessable(error.field, str(error))
-        return JSONResponse({"detail": refused.detail}, status_code=refused.status_code)
+CHECKOUT_FAILED = "this checkout failed; operators can find it in Temporal as its workflow"
 
-    @app.exception_handler(CheckoutFailed)
-    async def _checkout_failed(request: Request, error: CheckoutFailed) -> JSONResponse:
-        log.error("Checkout saga failed during %s: %s", request.url.path, error)
-        return JSONResponse(
-            {"detail": f"this checkout failed and waits for an operator: {error}"},
-            status_code=status.HTTP_409_CONFLICT,
-        )
+
+async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 shape without `input`: it would send the caller's value back, and a
+    value JSON allows but cannot carry back (1e400 parses as infinity) broke the answer."""
+    detail = [
+        {key: value for key, value in entry.items() if key != "input"} for entry in error.errors()
+    ]
+    return JSONResponse(
+        {"detail": _finite(jsonable_encoder(detail))},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    return value
+
+
+async def money_refused(_: Request, error: MoneyError) -> JSONResponse:
+    refused = unprocessable(error.field, str(error))
+    return JSONResponse({"detail": refused.detail}, status_code=refused.status_code)
+
+
+async def checkout_failed(request: Request, error: CheckoutFailed) -> JSONResponse:
+    # The cause is often Stripe's own error text: for the logs and Temporal, not the caller.
+    log.error("Checkout saga failed during %s: %s", request.url.path, error)
+    return JSONResponse({"detail": CHECKOUT_FAILED}, status_code=status.HTTP_409_CONFLICT)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(MoneyError, money_refused)  # type: ignore[arg-type]
+    app.add_exception_handler(CheckoutFailed, checkout_failed)  # type: ignore[arg-type]
 
     @app.exception_handler(RPCError)
     @app.exception_handler(TemporalUnavailable)

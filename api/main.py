@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from api.deps import ServicesDep
-from api.errors import install_error_handlers
+from api.errors import error_responses, install_error_handlers
 from api.routes import artworks, bids, payments, webhooks
 from api.sagas import CheckoutSagas
 from api.services import Services
@@ -43,7 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     install_error_handlers(app)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        responses=error_responses(503, meaning={503: "The database does not answer."}),
+    )
     async def healthz(services: ServicesDep) -> dict[str, str]:
         """Ready when the database answers (Temporal is checked by the worker's own start)."""
         async with services.sessions() as session:

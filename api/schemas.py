@@ -10,6 +10,24 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from domain.money import CENT, MAX_STORED_AMOUNT, SUPPORTED_CURRENCIES
 
+# Ids are PostgreSQL bigints: anything outside 1..2**63-1 cannot name a row.
+BIGINT_MAX = 2**63 - 1
+RowId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
+
+
+def storable_text(text: str) -> str:
+    """PostgreSQL stores neither NUL characters nor lone surrogates (JSON can carry both)."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return text
+
+
+StoredText = Annotated[str, AfterValidator(storable_text)]
+
 # Numbers and strings are both accepted; pydantic refuses, with the field named, anything
 # that NUMERIC(10,2) could only store rounded.
 MoneyIn = Annotated[
@@ -22,7 +40,7 @@ MoneyIn = Annotated[
 class ArtworkCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
+    title: StoredText = Field(min_length=1, max_length=200)
     starting_price: MoneyIn
     currency: str = "usd"
 
@@ -80,7 +98,7 @@ class CloseResult(BaseModel):
 class CreateIntentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    bid_id: int = Field(gt=0)
+    bid_id: RowId
 
 
 class CheckoutIntent(BaseModel):
@@ -109,6 +127,12 @@ class PaymentPublic(BaseModel):
     expires_at: datetime
     created_at: datetime
     updated_at: datetime
+
+
+class ErrorDetail(BaseModel):
+    """Every error but a 422: what went wrong, in words meant for the caller."""
+
+    detail: str
 
 
 class WebhookReceipt(BaseModel):

@@ -3,7 +3,9 @@
     python -m devstack.token --sub alice --email alice@example.com [--name Alice] [--roles operator]
 
 It is signed with JWT_SECRET from the environment, else with the development default that
-`make dev` gives the API, so it works against a stack started without JWT_SECRET.
+`make dev` gives the API, so it works against a stack started without JWT_SECRET. It is
+signed with JWT_ALGORITHM and names JWT_AUDIENCE and JWT_ISSUER when those are set, as the
+API then requires.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def dev_token(
     roles: list[str] | None = None,
     expires_in_seconds: int = DAY_SECONDS,
 ) -> str:
+    settings = Settings()
     return issue_token(
         dev_jwt_secret(),
         sub=sub,
@@ -42,6 +45,9 @@ def dev_token(
         roles=roles,
         expires_in_seconds=expires_in_seconds,
         now=int(time.time()),
+        algorithm=settings.jwt_algorithm,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
     )
 
 

@@ -27,6 +27,19 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class JwtAlgorithm(StrEnum):
+    """The HMAC algorithms a bearer token may be signed with; `none` and the rest never are."""
+
+    HS256 = "HS256"
+    HS384 = "HS384"
+    HS512 = "HS512"
+
+    @property
+    def minimum_key_length(self) -> int:
+        """RFC 7518: a key at least as long as the hash (256, 384, 512 bits)."""
+        return int(self.value.removeprefix("HS")) // 8
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
@@ -63,6 +76,15 @@ class Settings(BaseSettings):
         description="Prefixes Stripe idempotency keys; unique per deployment sharing an account.",
     )
     jwt_secret: str = "dev-only-jwt-secret-not-for-production"
+    jwt_algorithm: JwtAlgorithm = Field(
+        default=JwtAlgorithm.HS256, description="The one algorithm bearer tokens are signed with."
+    )
+    jwt_audience: str | None = Field(
+        default=None, description="When set, a token's `aud` must name it."
+    )
+    jwt_issuer: str | None = Field(
+        default=None, description="When set, a token's `iss` must be it."
+    )
     stripe_fee_percent: Decimal = Field(default=Decimal("2.9"), ge=0, lt=100)
     stripe_fee_fixed: Decimal = Field(default=Decimal("0.30"), ge=0)
 
@@ -74,6 +96,11 @@ class Settings(BaseSettings):
                 return "postgresql+asyncpg://" + url.removeprefix(prefix)
         return url
 
+    @field_validator("jwt_audience", "jwt_issuer")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
     def refuse_development_secrets(self, *names: str) -> None:
         """In production, stops a process whose secrets are still the laptop defaults.
 
@@ -84,8 +111,12 @@ class Settings(BaseSettings):
         for name in names:
             if getattr(self, name) in DEVELOPMENT_SECRETS:
                 raise ValueError(f"{name.upper()} must be set to a real secret in production")
-        if "jwt_secret" in names and len(self.jwt_secret) < 32:
-            raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        shortest_key = self.jwt_algorithm.minimum_key_length
+        if "jwt_secret" in names and len(self.jwt_secret) < shortest_key:
+            raise ValueError(
+                f"JWT_SECRET must be at least {shortest_key} characters in production"
+                f" with {self.jwt_algorithm}"
+            )
         if "stripe_secret_key" in names and not self.idempotency_prefix:
             raise ValueError(
                 "IDEMPOTENCY_PREFIX must be set in production, unique among the deployments "

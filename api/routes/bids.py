@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from activities.inventory import highest_active_bid
-from api.deps import CallerDep, ServicesDep, SessionDep
-from api.errors import conflict, forbidden, not_found, unprocessable
+from api.deps import ArtworkId, CallerDep, ServicesDep, SessionDep
+from api.errors import conflict, error_responses, forbidden, not_found, unprocessable
 from api.schemas import BidCreate, BidPublic
 from domain.checkout import ArtworkStatus
 from domain.money import charge_for
@@ -15,9 +15,28 @@ from infra.tables import Artwork, Bid
 router = APIRouter(prefix="/api/artworks", tags=["bids"])
 
 
-@router.post("/{artwork_id}/bids", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{artwork_id}/bids",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        503,
+        meaning={
+            403: "Sellers cannot bid on their own artwork.",
+            409: "Bidding is closed: the artwork waits for payment or is sold.",
+        },
+    ),
+)
 async def place_bid(
-    artwork_id: int, body: BidCreate, caller: CallerDep, session: SessionDep, services: ServicesDep
+    artwork_id: ArtworkId,
+    body: BidCreate,
+    caller: CallerDep,
+    session: SessionDep,
+    services: ServicesDep,
 ) -> BidPublic:
     # The artwork row lock orders this bid against other bids and against the reservation.
     artwork = await session.get(Artwork, artwork_id, with_for_update=True)

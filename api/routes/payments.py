@@ -8,8 +8,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth import Caller
-from api.deps import CallerDep, ServicesDep, SessionDep
-from api.errors import conflict, forbidden, not_found
+from api.deps import CallerDep, PaymentId, ServicesDep, SessionDep
+from api.errors import conflict, error_responses, forbidden, not_found
 from api.schemas import CheckoutIntent, CreateIntentRequest, PaymentPublic
 from domain.checkout import BidStatus
 from infra.tables import Artwork, Bid, Payment
@@ -18,7 +18,21 @@ from workflows.types import AwaitedStage, CheckoutPhase
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
 
-@router.post("/create-intent")
+@router.post(
+    "/create-intent",
+    responses=error_responses(
+        400,
+        401,
+        403,
+        404,
+        409,
+        503,
+        meaning={
+            403: "Only the winning bidder can pay for a bid.",
+            409: "The bid has not won, its checkout was refused, failed or ended unpaid.",
+        },
+    ),
+)
 async def create_intent(
     body: CreateIntentRequest, caller: CallerDep, session: SessionDep, services: ServicesDep
 ) -> CheckoutIntent:
@@ -45,14 +59,18 @@ async def create_intent(
             if checkout.phase is CheckoutPhase.REJECTED:
                 raise conflict(f"checkout refused: {checkout.rejection_reason}")
             if checkout.payment_id is not None and not checkout.phase.is_final:
-                return await _intent_view(session, checkout.payment_id, checkout.client_secret)
+                # Only a checkout waiting for the buyer can take a payment: settling at the
+                # deadline, or being called off, the secret is withheld.
+                awaiting = checkout.phase is CheckoutPhase.AWAITING_PAYMENT
+                secret = checkout.client_secret if awaiting else None
+                return await _intent_view(session, checkout.payment_id, secret)
     payment = await _payment_of_bid(session, body.bid_id)
     assert payment.id is not None
     # A decided checkout has nothing left to pay, so its client secret is withheld.
     return await _intent_view(session, payment.id, client_secret=None)
 
 
-@router.get("/my-payments")
+@router.get("/my-payments", responses=error_responses(401, 503))
 async def my_payments(caller: CallerDep, session: SessionDep) -> list[PaymentPublic]:
     query = (
         select(Payment, Bid)
@@ -63,8 +81,15 @@ async def my_payments(caller: CallerDep, session: SessionDep) -> list[PaymentPub
     return [_payment_view(payment, bid) for payment, bid in (await session.exec(query)).all()]
 
 
-@router.get("/{payment_id}")
-async def get_payment(payment_id: int, caller: CallerDep, session: SessionDep) -> PaymentPublic:
+@router.get(
+    "/{payment_id}",
+    responses=error_responses(
+        401, 404, 503, meaning={404: "No such payment among those the caller may see."}
+    ),
+)
+async def get_payment(
+    payment_id: PaymentId, caller: CallerDep, session: SessionDep
+) -> PaymentPublic:
     found = await _visible_payment(session, payment_id, caller)
     if found is None:
         raise not_found("payment")  # another buyer's payment is not found, not forbidden
@@ -97,7 +122,8 @@ async def _intent_view(
 ) -> CheckoutIntent:
     payment = await session.get(Payment, payment_id, populate_existing=True)
     assert payment is not None and payment.id is not None
-    assert payment.stripe_payment_intent_id is not None
+    if payment.stripe_payment_intent_id is None:
+        raise conflict("this bid's PaymentIntent is still being opened; retry shortly")
     return CheckoutIntent(
         payment_id=payment.id,
         payment_intent_id=payment.stripe_payment_intent_id,

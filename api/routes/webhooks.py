@@ -6,17 +6,21 @@ Stripe deliver the event again, so none is lost.
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import replace
 from typing import Annotated, Any
 
 import stripe
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.deps import ServicesDep, SessionDep
-from api.schemas import WebhookReceipt
+from api.errors import error_responses
+from api.schemas import BIGINT_MAX, WebhookReceipt, storable_text
+from api.services import Services
 from domain.checkout import BidStatus
 from domain.stripe_events import MalformedEvent, PaymentEvent, parse_payment_event
 from infra.tables import Artwork, Bid, Payment
@@ -25,30 +29,80 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/payments", tags=["webhooks"])
 
 
-async def verified_event(
-    request: Request,
-    services: ServicesDep,
-    stripe_signature: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
-    """The event, only if Stripe signed these exact bytes recently; 400 otherwise."""
+def bad_request(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_400_BAD_REQUEST, detail=detail)
+
+
+async def verified_event(request: Request, services: ServicesDep) -> dict[str, Any]:
+    """The event, only if Stripe signed these exact bytes recently; 400 otherwise.
+
+    The signature is checked before the body is parsed: unsigned JSON is never looked at.
+    """
+    stripe_signature = request.headers.get("Stripe-Signature")
     if not stripe_signature:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="missing Stripe-Signature")
+        raise bad_request("missing Stripe-Signature")
     payload = await request.body()
     try:
-        event = stripe.Webhook.construct_event(
-            payload,
-            stripe_signature,
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        # Stripe signs the UTF-8 text of a JSON event: these bytes cannot be one.
+        raise bad_request("the body is not JSON") from None
+    # The SDK compares digests as text, which raises on non-ASCII rather than refusing it.
+    if not stripe_signature.isascii() or not _signed_by_stripe(text, stripe_signature, services):
+        raise bad_request("invalid signature")
+    try:
+        event = json.loads(text)
+    except (ValueError, RecursionError):
+        raise bad_request("the body is not JSON") from None
+    if not isinstance(event, dict):
+        raise bad_request("the event must be a JSON object")
+    return event
+
+
+def _signed_by_stripe(text: str, header: str, services: Services) -> bool:
+    try:
+        stripe.WebhookSignature.verify_header(
+            text,
+            header,
             services.settings.stripe_webhook_secret,
-            tolerance=services.settings.webhook_tolerance_seconds,
+            services.settings.webhook_tolerance_seconds,
         )
-    except (stripe.SignatureVerificationError, ValueError) as refused:
+    except stripe.SignatureVerificationError as refused:
         log.warning("Refused a webhook: %s", refused)
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="invalid signature") from None
-    verified: dict[str, Any] = event.to_dict()
-    return verified
+        return False
+    return True
 
 
-@router.post("/webhook")
+@router.post(
+    "/webhook",
+    responses=error_responses(
+        400,
+        503,
+        meaning={
+            400: "No valid Stripe signature, or a signed body that is not a JSON object."
+            " Stripe does not retry it.",
+            503: "Temporal or the database is unavailable: Stripe delivers the event again.",
+        },
+    ),
+    # Header and body are read raw (the signature covers the body's exact bytes), so they
+    # are declared here rather than parsed by FastAPI.
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Stripe-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "Stripe's signature of the body, `t=...,v1=...`.",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "description": "A Stripe event, exactly as Stripe signed it.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+    },
+)
 async def stripe_webhook(
     event: Annotated[dict[str, Any], Depends(verified_event)],
     session: SessionDep,
@@ -62,6 +116,10 @@ async def stripe_webhook(
     if payment_event is None:
         log.info("Ignoring Stripe event %s of type %s", event.get("id"), event.get("type"))
         return WebhookReceipt(handled=False, detail="event type not used")
+    payment_event = _storable(payment_event)
+    if payment_event is None:
+        log.error("Signed Stripe event %r has text PostgreSQL cannot store", event.get("id"))
+        return WebhookReceipt(handled=False, detail="event fields are not storable text")
 
     checkout = await _checkout_of(session, payment_event)
     if checkout is None:
@@ -79,6 +137,30 @@ async def stripe_webhook(
         log.info("Stripe event %s after its checkout finished", payment_event.event_id)
         return WebhookReceipt(handled=False, detail="checkout already finished")
     return WebhookReceipt(handled=True, detail="delivered to the checkout")
+
+
+def _storable(event: PaymentEvent) -> PaymentEvent | None:
+    """The event as the database and the saga can take it, or None if its text cannot be.
+
+    A bid id in the metadata that no bigint can hold names no bid: it is dropped.
+    """
+    texts = (
+        event.event_id,
+        event.payment_intent_id,
+        event.charge_id,
+        event.failure_code,
+        event.failure_message,
+        event.workflow_id,
+    )
+    try:
+        for text in texts:
+            if text is not None:
+                storable_text(text)
+    except ValueError:
+        return None
+    if event.bid_id is not None and not 1 <= event.bid_id <= BIGINT_MAX:
+        return replace(event, bid_id=None)
+    return event
 
 
 async def _checkout_of(session: AsyncSession, event: PaymentEvent) -> tuple[Bid, Artwork] | None:

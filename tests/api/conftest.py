@@ -4,7 +4,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest_asyncio
+import schemathesis
+from schemathesis import BaseSchema
 from temporalio.testing import WorkflowEnvironment
 
 from infra.db import SessionFactory
@@ -53,3 +56,21 @@ async def closed_auction(stack: Stack, amount: str = "600.00") -> Closed:
     close = await stack.post(f"/api/artworks/{artwork_id}/close", seller)
     assert close.status_code == 200, close.text
     return Closed(seller, buyer, artwork_id, int(bid.json()["id"]), close.json())
+
+
+@pytest_asyncio.fixture(scope="module")
+async def documented(stack: Stack) -> BaseSchema:
+    """The API's own /openapi.json, as schemathesis reads it."""
+    response = await stack.http.get("/openapi.json")
+    assert response.status_code == 200
+    return schemathesis.openapi.from_dict(response.json())
+
+
+def assert_documented(
+    schema: BaseSchema, method: str, template: str, response: httpx.Response
+) -> None:
+    """The status is one the route declares, and the body matches the declared schema."""
+    operation = schema[template][method]
+    declared = operation.responses.find_by_status_code(response.status_code)
+    assert declared is not None, f"{method} {template}: {response.status_code} is not declared"
+    operation.validate_response(response)  # raises, naming the mismatch

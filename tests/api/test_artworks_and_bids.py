@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
 from tests.api.conftest import closed_auction, open_auction
+from tests.support.buyer import pay
+from tests.support.polling import eventually
 from tests.support.stack import Stack, unique
+from workflows.types import saga_workflow_id
 
 
 def field_of(response_json: dict[str, object]) -> list[object]:
@@ -108,7 +112,7 @@ async def test_bids_are_refused_with_409_while_payment_is_pending(stack: Stack) 
 
 
 async def test_only_the_seller_or_an_operator_closes(stack: Stack) -> None:
-    seller, artwork_id = await open_auction(stack)
+    _, artwork_id = await open_auction(stack)
     await stack.post(f"/api/artworks/{artwork_id}/bids", unique("buyer"), {"amount": "700.00"})
     stranger = await stack.post(f"/api/artworks/{artwork_id}/close", unique("stranger"))
     assert stranger.status_code == 403
@@ -117,8 +121,49 @@ async def test_only_the_seller_or_an_operator_closes(stack: Stack) -> None:
         f"/api/artworks/{artwork_id}/close", headers=stack.headers(operator, roles=["operator"])
     )
     assert closed.status_code == 200, closed.text
-    again = await stack.post(f"/api/artworks/{artwork_id}/close", seller)
-    assert again.status_code == 409
+    assert closed.json()["status"] == "pending_payment"
+    stranger_again = await stack.post(f"/api/artworks/{artwork_id}/close", unique("stranger"))
+    assert stranger_again.status_code == 403
+
+
+async def test_a_repeated_close_answers_what_the_first_close_did(stack: Stack) -> None:
+    """A seller whose close timed out on their side retries it and learns the outcome."""
+    closed = await closed_auction(stack, "640.00")
+    assert closed.close["amount"] is not None
+    again = await stack.post(f"/api/artworks/{closed.artwork_id}/close", closed.seller)
+    assert again.status_code == 200, again.text
+    assert again.json() == closed.close
+    by_operator = await stack.http.post(
+        f"/api/artworks/{closed.artwork_id}/close",
+        headers=stack.headers(unique("operator"), roles=["operator"]),
+    )
+    assert by_operator.json() == closed.close
+
+
+async def test_a_repeated_close_restarts_a_checkout_stopped_by_an_operator(stack: Stack) -> None:
+    closed = await closed_auction(stack, "655.00")
+    handle = stack.temporal.get_workflow_handle(saga_workflow_id(closed.bid_id))
+    await handle.terminate(reason="operator stopped it by mistake")
+    again = await stack.post(f"/api/artworks/{closed.artwork_id}/close", closed.seller)
+    assert again.status_code == 200, again.text
+    assert again.json() == closed.close
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_closing_a_sold_artwork_again_answers_the_sale(stack: Stack) -> None:
+    closed = await closed_auction(stack, "710.00")
+    intent = await stack.post(
+        "/api/payments/create-intent", closed.buyer, {"bid_id": closed.bid_id}
+    )
+    assert await pay(stack.stripe, intent.json()["payment_intent_id"]) == "succeeded"
+    await eventually(
+        lambda: stack.get(f"/api/artworks/{closed.artwork_id}", closed.seller),
+        lambda r: r.json()["status"] == "sold",
+        what="artwork sold after localstripe's webhook",
+    )
+    again = await stack.post(f"/api/artworks/{closed.artwork_id}/close", closed.seller)
+    assert again.status_code == 200, again.text
+    assert again.json() == {**closed.close, "status": "sold"}
 
 
 async def test_closing_without_bids_is_409(stack: Stack) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import time
 from typing import Any
 
+import pytest
 from sqlmodel import select
 from temporalio.api.enums.v1 import EventType
 
@@ -142,3 +146,70 @@ async def test_an_event_temporal_cannot_take_is_5xx_so_stripe_retries(
         lambda s: s == "failed",
         what="decline recorded",
     )
+
+
+def signed_bytes(payload: bytes, secret: str) -> dict[str, str]:
+    """Stripe's signature over raw bytes, whatever they are."""
+    at = int(time.time())
+    digest = hmac.new(secret.encode(), f"{at}.".encode() + payload, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={at},v1={digest}", "Content-Type": "application/json"}
+
+
+async def post_signed(stack: Stack, payload: bytes) -> tuple[int, dict[str, Any]]:
+    response = await stack.http.post(
+        "/api/payments/webhook",
+        content=payload,
+        headers=signed_bytes(payload, stack.settings.stripe_webhook_secret),
+    )
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize("payload", [b"[1]", b"null", b"42", b'"evt_1"', b"true"])
+async def test_a_signed_body_that_is_not_an_object_is_400(stack: Stack, payload: bytes) -> None:
+    assert await post_signed(stack, payload) == (
+        400,
+        {"detail": "the event must be a JSON object"},
+    )
+
+
+@pytest.mark.parametrize(
+    "payload", [b"not json", b'{"id": ', b"\x80\x81 latin-1 bytes", b"[" * 100_000, b""]
+)
+async def test_a_signed_body_that_is_not_json_is_400(stack: Stack, payload: bytes) -> None:
+    assert await post_signed(stack, payload) == (400, {"detail": "the body is not JSON"})
+
+
+async def test_an_unsigned_body_is_refused_before_it_is_parsed(stack: Stack) -> None:
+    headers = signed_bytes(b"[1]", "whsec_forged_by_someone_else")
+    response = await stack.http.post("/api/payments/webhook", content=b"[1]", headers=headers)
+    assert (response.status_code, response.json()) == (400, {"detail": "invalid signature"})
+
+
+async def test_a_signature_header_with_non_ascii_text_is_400(stack: Stack) -> None:
+    payload = b'{"id": "evt_1", "type": "customer.created"}'
+    header = signed_bytes(payload, stack.settings.stripe_webhook_secret)["Stripe-Signature"]
+    response = await stack.http.post(
+        "/api/payments/webhook",
+        content=payload,
+        headers={b"Stripe-Signature": header.encode()[:-2] + "é".encode("latin-1") + b"0"},
+    )
+    assert (response.status_code, response.json()) == (400, {"detail": "invalid signature"})
+
+
+async def test_signed_events_naming_what_no_row_can_hold_are_acknowledged(stack: Stack) -> None:
+    def event(intent: dict[str, Any]) -> bytes:
+        body = {
+            "id": f"evt_{time.time_ns()}",
+            "type": "payment_intent.payment_failed",
+            "data": {"object": intent},
+        }
+        return json.dumps(body).encode()
+
+    beyond_bigint = {"id": "pi_unknown_to_us", "metadata": {"bid_id": str(2**63)}}
+    status, receipt = await post_signed(stack, event(beyond_bigint))
+    assert (status, receipt["handled"]) == (200, False), receipt
+    assert receipt["detail"] == "no checkout for this PaymentIntent"
+
+    with_nul = {"id": "pi_with_\u0000_inside", "metadata": {}}
+    status, receipt = await post_signed(stack, event(with_nul))
+    assert (status, receipt["handled"]) == (200, False), receipt

@@ -41,3 +41,52 @@ def test_production_wants_an_idempotency_prefix_of_its_own() -> None:
         settings.refuse_development_secrets("stripe_secret_key")
     with pytest.raises(ValueError, match="idempotency_prefix"):
         Settings(idempotency_prefix="has spaces")
+
+
+def test_bearer_tokens_default_to_hs256_with_no_audience_or_issuer() -> None:
+    settings = Settings()
+    assert settings.jwt_algorithm == "HS256"
+    assert settings.jwt_audience is None
+    assert settings.jwt_issuer is None
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
+def test_the_hmac_algorithms_can_be_chosen(monkeypatch: pytest.MonkeyPatch, algorithm: str) -> None:
+    monkeypatch.setenv("JWT_ALGORITHM", algorithm)
+    assert Settings().jwt_algorithm == algorithm
+
+
+@pytest.mark.parametrize("algorithm", ["none", "RS256", "ES256", "hs256", ""])
+def test_no_other_algorithm_can_be_configured(
+    monkeypatch: pytest.MonkeyPatch, algorithm: str
+) -> None:
+    monkeypatch.setenv("JWT_ALGORITHM", algorithm)
+    with pytest.raises(ValueError, match="jwt_algorithm"):
+        Settings()
+
+
+def test_a_blank_audience_or_issuer_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_AUDIENCE", "")
+    monkeypatch.setenv("JWT_ISSUER", " ")
+    settings = Settings()
+    assert settings.jwt_audience is None
+    assert settings.jwt_issuer is None
+
+
+def test_audience_and_issuer_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_AUDIENCE", "auction-api")
+    monkeypatch.setenv("JWT_ISSUER", "https://id.example.test/")
+    settings = Settings()
+    assert settings.jwt_audience == "auction-api"
+    assert settings.jwt_issuer == "https://id.example.test/"
+
+
+def test_production_wants_a_key_as_long_as_the_algorithms_hash() -> None:
+    settings = Settings(
+        environment=Environment.PRODUCTION, jwt_algorithm="HS512", jwt_secret="k" * 40
+    )
+    with pytest.raises(ValueError, match="64 characters"):
+        settings.refuse_development_secrets("jwt_secret")
+    Settings(
+        environment=Environment.PRODUCTION, jwt_algorithm="HS512", jwt_secret="k" * 64
+    ).refuse_development_secrets("jwt_secret")
