@@ -12,6 +12,8 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from infra.settings import Settings
 from infra.tables import Artwork, Bid
@@ -35,6 +37,10 @@ UPDATE_RPC_TIMEOUT = timedelta(seconds=20)
 
 class TemporalUnavailable(Exception):
     """Temporal could not be reached: the caller should try again shortly."""
+
+
+class CheckoutFinished(Exception):
+    """The checkout already ended: an event for it changes nothing."""
 
 
 class CheckoutFailed(Exception):
@@ -106,22 +112,39 @@ class CheckoutSagas:
             raise CheckoutFailed(checkout.error or "unknown error")
         return checkout
 
-    async def deliver(self, saga: PaymentSagaInput, event: StripeEventSignal) -> None:
-        """Signals the saga; one stopped by an operator is restarted to take the event.
+    async def deliver(
+        self, saga: PaymentSagaInput, event: StripeEventSignal, *, restartable: bool
+    ) -> None:
+        """Signals the saga. One stopped by an operator while its bid is still `won`
+        (`restartable`) is restarted to take the event; a decided checkout never is.
 
-        Raises `WorkflowAlreadyStartedError` when the saga already finished.
+        Raises `CheckoutFinished` when the saga already finished.
         """
         client = await self.client()
-        await client.start_workflow(
-            PaymentSagaWorkflow.run,
-            saga,
-            id=saga_workflow_id(saga.bid_id),
-            task_queue=self._settings.temporal_task_queue,
-            id_reuse_policy=RESTART_FAILED_ONLY,
-            start_signal="stripe_event",
-            start_signal_args=[event],
-            static_summary=_summary(saga),
-        )
+        workflow_id = saga_workflow_id(saga.bid_id)
+        if not restartable:
+            try:
+                await client.get_workflow_handle(workflow_id).signal(
+                    PaymentSagaWorkflow.stripe_event, event
+                )
+            except RPCError as refused:
+                if refused.status is RPCStatusCode.NOT_FOUND:
+                    raise CheckoutFinished(workflow_id) from None
+                raise
+            return
+        try:
+            await client.start_workflow(
+                PaymentSagaWorkflow.run,
+                saga,
+                id=workflow_id,
+                task_queue=self._settings.temporal_task_queue,
+                id_reuse_policy=RESTART_FAILED_ONLY,
+                start_signal="stripe_event",
+                start_signal_args=[event],
+                static_summary=_summary(saga),
+            )
+        except WorkflowAlreadyStartedError:
+            raise CheckoutFinished(workflow_id) from None
 
 
 def _summary(saga: PaymentSagaInput) -> str:

@@ -40,6 +40,7 @@ class PaymentEvent:
     failure_message: str | None = None
     workflow_id: str | None = None
     bid_id: int | None = None
+    environment: str | None = None  # the deployment that made the intent (its metadata)
 
     @property
     def failure_reason(self) -> str | None:
@@ -71,6 +72,7 @@ def parse_payment_event(event: Mapping[str, Any]) -> PaymentEvent | None:
         failure_message=_text(error.get("message")),
         workflow_id=_text(metadata.get("workflow_id")),
         bid_id=_integer(metadata.get("bid_id")),
+        environment=_text(metadata.get("environment")),
     )
 
 

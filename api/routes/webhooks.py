@@ -15,10 +15,10 @@ import stripe
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.deps import ServicesDep, SessionDep
 from api.errors import error_responses
+from api.sagas import CheckoutFinished
 from api.schemas import BIGINT_MAX, WebhookReceipt, storable_text
 from api.services import Services
 from domain.checkout import BidStatus
@@ -121,7 +121,7 @@ async def stripe_webhook(
         log.error("Signed Stripe event %r has text PostgreSQL cannot store", event.get("id"))
         return WebhookReceipt(handled=False, detail="event fields are not storable text")
 
-    checkout = await _checkout_of(session, payment_event)
+    checkout = await _checkout_of(session, payment_event, services.settings.idempotency_prefix)
     if checkout is None:
         log.warning(
             "Stripe event %s for unknown PaymentIntent %s",
@@ -131,9 +131,11 @@ async def stripe_webhook(
         return WebhookReceipt(handled=False, detail="no checkout for this PaymentIntent")
     bid, artwork = checkout
     await session.commit()
+    saga = services.sagas.input_for(bid, artwork)
     try:
-        await services.sagas.deliver(services.sagas.input_for(bid, artwork), payment_event)
-    except WorkflowAlreadyStartedError:
+        # Only a checkout still undecided (its bid `won`) is restarted to take an event.
+        await services.sagas.deliver(saga, payment_event, restartable=bid.status == BidStatus.WON)
+    except CheckoutFinished:
         log.info("Stripe event %s after its checkout finished", payment_event.event_id)
         return WebhookReceipt(handled=False, detail="checkout already finished")
     return WebhookReceipt(handled=True, detail="delivered to the checkout")
@@ -151,6 +153,7 @@ def _storable(event: PaymentEvent) -> PaymentEvent | None:
         event.failure_code,
         event.failure_message,
         event.workflow_id,
+        event.environment,
     )
     try:
         for text in texts:
@@ -163,15 +166,20 @@ def _storable(event: PaymentEvent) -> PaymentEvent | None:
     return event
 
 
-async def _checkout_of(session: AsyncSession, event: PaymentEvent) -> tuple[Bid, Artwork] | None:
+async def _checkout_of(
+    session: AsyncSession, event: PaymentEvent, environment: str
+) -> tuple[Bid, Artwork] | None:
     """The bid this intent pays for: from our records, else from the intent's metadata.
 
-    The metadata path covers an event that beats the `payments` row being written.
+    The metadata path covers an event that beats the `payments` row being written; it is
+    taken only for intents this deployment made (another one sharing the Stripe account has
+    bids with the same ids).
     """
     query = select(Payment.bid_id).where(
         Payment.stripe_payment_intent_id == event.payment_intent_id
     )
-    bid_id = (await session.exec(query)).first() or event.bid_id
+    ours = (event.environment or "") == environment
+    bid_id = (await session.exec(query)).first() or (event.bid_id if ours else None)
     bid = await session.get(Bid, bid_id) if bid_id is not None else None
     artwork = await session.get(Artwork, bid.artwork_id) if bid is not None else None
     if bid is None or artwork is None or bid.status == BidStatus.ACTIVE:

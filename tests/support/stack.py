@@ -59,6 +59,9 @@ class Stack:
             name=who.title(),
             roles=roles,
             now=int(time.time()),
+            algorithm=self.settings.jwt_algorithm,
+            audience=self.settings.jwt_audience,
+            issuer=self.settings.jwt_issuer,
         )
         return {"Authorization": f"Bearer {token}"}
 
