@@ -246,6 +246,7 @@ class Cluster:
         if self.options.database_url:
             self.database_url = self.options.database_url
         else:
+            # A fresh server of our own: its default database is ours alone.
             self._postgres = start_postgres(self.root / "postgres")
-            self.database_url = self._postgres.create_database("auction")
+            self.database_url = self._postgres.url
         run_migrations(self.database_url)

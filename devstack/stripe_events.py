@@ -41,16 +41,17 @@ async def event_body(
 
 
 async def sent_event(
-    client: stripe.StripeClient, payment_intent_id: str, event_type: str
+    client: stripe.StripeClient, payment_intent_id: str, event_type: str, since: int = 0
 ) -> dict[str, Any] | None:
     """The event localstripe itself sent about this intent (the one Stripe would retry).
 
-    Events come oldest first and cannot be filtered by object, so the list is walked.
+    Events come oldest first and cannot be filtered by object, so the list is walked; `since`
+    (a Unix time) leaves older events out, which keeps the walk short in a long run.
     """
     found: dict[str, Any] | None = None
     starting_after: str | None = None
     while True:
-        params: dict[str, Any] = {"type": event_type, "limit": 100}
+        params: dict[str, Any] = {"type": event_type, "limit": 100, "created": {"gte": since}}
         if starting_after:
             params["starting_after"] = starting_after
         page = await client.v1.events.list_async(params=params)  # type: ignore[arg-type]

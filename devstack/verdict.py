@@ -57,6 +57,7 @@ class CheckoutRows:
     currency: str | None = None
     payment_intent_id: str | None = None
     charge_id: str | None = None
+    failure_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ async def read_rows(sessions: SessionFactory, bid_ids: Iterable[int]) -> dict[in
             currency=payment.currency if payment else None,
             payment_intent_id=payment.stripe_payment_intent_id if payment else None,
             charge_id=payment.stripe_charge_id if payment else None,
+            failure_reason=payment.failure_reason if payment else None,
         )
     return rows
 
