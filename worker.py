@@ -27,7 +27,7 @@ def build_worker(
 ) -> Worker:
     """The worker with its activities bound to real clients, built once per process."""
     inventory = Inventory(sessions)
-    payments = StripePayments(stripe_client, sessions)
+    payments = StripePayments(stripe_client, sessions, settings.idempotency_prefix)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -37,6 +37,7 @@ def build_worker(
             inventory.record_decline,
             inventory.complete_sale,
             inventory.reopen_bidding,
+            inventory.recorded_payment_intent,
             payments.open_payment_intent,
             payments.retrieve_payment_intent,
             payments.cancel_payment_intent,

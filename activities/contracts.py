@@ -15,6 +15,13 @@ CHECKOUT_CONFLICT = "CheckoutConflict"
 PERMANENT_ERRORS = (STRIPE_REQUEST_REFUSED, CHECKOUT_CONFLICT)
 
 
+def payment_intent_idempotency_key(prefix: str, workflow_id: str) -> str:
+    """One key per checkout and environment: two deployments sharing a Stripe account (say
+    staging and a laptop) never answer each other's creates."""
+    key = f"{workflow_id}-payment-intent"
+    return f"{prefix}-{key}" if prefix else key
+
+
 @dataclass(frozen=True)
 class ReserveArtwork:
     artwork_id: int
@@ -37,22 +44,25 @@ class OpenPaymentIntent:
     amount_minor: int
     fee_amount: Decimal
     currency: str
-    expires_at: datetime
-
-    @property
-    def idempotency_key(self) -> str:
-        return f"{self.workflow_id}-payment-intent"
+    # The buyer's window, counted from the moment the intent is payable.
+    payment_window_seconds: int
 
 
 @dataclass(frozen=True)
 class OpenedPaymentIntent:
+    """The checkout's intent and `payments` row. A restarted saga gets the row it recorded:
+    the same intent, amount and deadline, and the declines counted so far."""
+
     payment_id: int
     payment_intent_id: str
     client_secret: str
     stripe_status: str
-    # Set by the first opening; a restarted saga keeps it. Optional so that histories
-    # recorded before the field existed still replay.
-    expires_at: datetime | None = None
+    expires_at: datetime
+    amount: Decimal
+    fee_amount: Decimal
+    currency: str
+    declines: int = 0
+    failure_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,10 +71,22 @@ class PaymentIntentRef:
 
 
 @dataclass(frozen=True)
+class BidRef:
+    bid_id: int
+
+
+@dataclass(frozen=True)
+class RecordedIntent:
+    payment_intent_id: str | None = None
+
+
+@dataclass(frozen=True)
 class IntentSnapshot:
     payment_intent_id: str
     stripe_status: str
     charge_id: str | None = None
+    amount_minor: int | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,11 +99,14 @@ class RecordDecline:
 
 @dataclass(frozen=True)
 class SettleCheckout:
-    """Closes a checkout: the sale (with its charge) or the artwork back on sale."""
+    """Closes a checkout: the sale (with its charge) or the artwork back on sale.
+
+    `payment_intent_id` is None only for a checkout that ended before any intent existed.
+    """
 
     bid_id: int
     artwork_id: int
-    payment_intent_id: str
+    payment_intent_id: str | None
     charge_id: str | None = None
-    unpaid_status: PaymentStatus = PaymentStatus.EXPIRED  # or CANCELED, by an operator
+    unpaid_status: PaymentStatus = PaymentStatus.EXPIRED  # or CANCELED
     reason: str | None = None

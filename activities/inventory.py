@@ -9,7 +9,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contracts import (
     CHECKOUT_CONFLICT,
+    BidRef,
     RecordDecline,
+    RecordedIntent,
     Reservation,
     ReserveArtwork,
     SettleCheckout,
@@ -78,13 +80,32 @@ class Inventory:
 
     @activity.defn
     async def reopen_bidding(self, expiry: SettleCheckout) -> None:
+        """Gives the artwork back to the auction; the winning bid stops counting.
+
+        A checkout that ended before its intent existed has no payment to close, and one
+        that ended before its reservation has nothing to give back.
+        """
         async with self._sessions() as session, session.begin():
-            artwork, bid, payment = await _lock_checkout(session, expiry)
-            _move("payment", payment, expiry.unpaid_status, PAYMENT_TRANSITIONS)
-            if expiry.reason:
-                payment.failure_reason = expiry.reason[:500]
+            artwork, bid = await _lock_artwork_and_bid(session, expiry)
+            payment = await _find_payment(session, expiry.bid_id)
+            if payment is not None:
+                _check_intent(payment, expiry)
+                _move("payment", payment, expiry.unpaid_status, PAYMENT_TRANSITIONS)
+                if expiry.reason:
+                    payment.failure_reason = expiry.reason[:500]
+            elif expiry.payment_intent_id is not None:
+                raise _conflict(f"no payment recorded for bid {expiry.bid_id}")
+            if bid.status == BidStatus.ACTIVE:
+                return
             _move("bid", bid, BidStatus.UNPAID, BID_TRANSITIONS)
             _move("artwork", artwork, ArtworkStatus.ACTIVE, ARTWORK_TRANSITIONS)
+
+    @activity.defn
+    async def recorded_payment_intent(self, bid: BidRef) -> RecordedIntent:
+        """The intent recorded for this bid, if any: what a failed saga must settle."""
+        async with self._sessions() as session:
+            payment = await _find_payment(session, bid.bid_id, lock=False)
+            return RecordedIntent(payment.stripe_payment_intent_id if payment else None)
 
 
 async def highest_active_bid(session: AsyncSession, artwork_id: int | None) -> Bid | None:
@@ -100,31 +121,44 @@ async def highest_active_bid(session: AsyncSession, artwork_id: int | None) -> B
 async def _lock_checkout(
     session: AsyncSession, checkout: SettleCheckout
 ) -> tuple[Artwork, Bid, Payment]:
-    # Always artwork, then bid, then payment: the order bids and reservations lock in too.
-    artwork = await session.get(Artwork, checkout.artwork_id, with_for_update=True)
-    bid = await session.get(Bid, checkout.bid_id, with_for_update=True)
-    payment = await _payment_for_bid(session, checkout.bid_id)
-    if (
-        artwork is None
-        or bid is None
-        or payment.stripe_payment_intent_id != checkout.payment_intent_id
-    ):
-        raise ApplicationError(
-            f"checkout of bid {checkout.bid_id} does not match its records",
-            type=CHECKOUT_CONFLICT,
-            non_retryable=True,
-        )
+    artwork, bid = await _lock_artwork_and_bid(session, checkout)
+    payment = await _find_payment(session, checkout.bid_id)
+    if payment is None:
+        raise _conflict(f"no payment recorded for bid {checkout.bid_id}")
+    _check_intent(payment, checkout)
     return artwork, bid, payment
 
 
+async def _lock_artwork_and_bid(
+    session: AsyncSession, checkout: SettleCheckout
+) -> tuple[Artwork, Bid]:
+    # Always artwork, then bid, then payment: the order bids and reservations lock in too.
+    artwork = await session.get(Artwork, checkout.artwork_id, with_for_update=True)
+    bid = await session.get(Bid, checkout.bid_id, with_for_update=True)
+    if artwork is None or bid is None or bid.artwork_id != artwork.id:
+        raise _conflict(f"checkout of bid {checkout.bid_id} does not match its records")
+    return artwork, bid
+
+
+def _check_intent(payment: Payment, checkout: SettleCheckout) -> None:
+    if payment.stripe_payment_intent_id != checkout.payment_intent_id:
+        raise _conflict(f"checkout of bid {checkout.bid_id} does not match its records")
+
+
+async def _find_payment(session: AsyncSession, bid_id: int, lock: bool = True) -> Payment | None:
+    query = select(Payment).where(Payment.bid_id == bid_id)
+    return (await session.exec(query.with_for_update() if lock else query)).first()
+
+
 async def _payment_for_bid(session: AsyncSession, bid_id: int) -> Payment:
-    query = select(Payment).where(Payment.bid_id == bid_id).with_for_update()
-    payment = (await session.exec(query)).first()
+    payment = await _find_payment(session, bid_id)
     if payment is None:
-        raise ApplicationError(
-            f"no payment recorded for bid {bid_id}", type=CHECKOUT_CONFLICT, non_retryable=True
-        )
+        raise _conflict(f"no payment recorded for bid {bid_id}")
     return payment
+
+
+def _conflict(message: str) -> ApplicationError:
+    return ApplicationError(message, type=CHECKOUT_CONFLICT, non_retryable=True)
 
 
 def _move(
@@ -135,4 +169,4 @@ def _move(
         if plan_transition(kind, current, target, allowed):
             row.status = target.value
     except TransitionRefused as refused:
-        raise ApplicationError(str(refused), type=CHECKOUT_CONFLICT, non_retryable=True) from None
+        raise _conflict(str(refused)) from None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from datetime import datetime
-from typing import TypeVar
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import stripe
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
 from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -19,7 +21,9 @@ from activities.contracts import (
     OpenedPaymentIntent,
     OpenPaymentIntent,
     PaymentIntentRef,
+    payment_intent_idempotency_key,
 )
+from activities.intent_lookup import find_intent_by_idempotency_key
 from domain.checkout import IntentState, PaymentStatus, intent_state
 from domain.stripe_events import charge_id_of
 from infra.db import SessionFactory
@@ -29,18 +33,21 @@ T = TypeVar("T")
 
 # Stripe's answers that no retry can change. Everything else is retried by Temporal: network
 # errors, 5xx and rate limits, but also a revoked key, which an operator can fix while the
-# saga waits (a failed saga would strand the artwork instead).
-_PERMANENT_STRIPE_ERRORS = (
-    stripe.InvalidRequestError,
-    stripe.IdempotencyError,
-    stripe.CardError,
-)
+# saga waits (a failed saga would end the checkout instead).
+_PERMANENT_STRIPE_ERRORS = (stripe.InvalidRequestError, stripe.CardError)
+
+# Stripe's search index lags its writes by up to a minute: an intent our key created may not
+# be found at once. After this many attempts (about ten minutes of backoff) we give up.
+LOOKUP_ATTEMPTS = 15
 
 
 class StripePayments:
-    def __init__(self, client: stripe.StripeClient, sessions: SessionFactory) -> None:
+    def __init__(
+        self, client: stripe.StripeClient, sessions: SessionFactory, idempotency_prefix: str = ""
+    ) -> None:
         self._intents = client.v1.payment_intents
         self._sessions = sessions
+        self._idempotency_prefix = idempotency_prefix
 
     @activity.defn
     async def open_payment_intent(self, request: OpenPaymentIntent) -> OpenedPaymentIntent:
@@ -49,40 +56,34 @@ class StripePayments:
         Real Stripe answers a repeated idempotency key with the first intent; an emulator may
         not, so what the database already knows is reused before anything is created.
         """
-        known_id = await self._known_intent_id(request.bid_id)
-        if known_id is not None:
-            intent = await _refusals_are_final(self._intents.retrieve_async(known_id))
+        clock = _server_clock()
+        known = await self._recorded_intent_id(request.bid_id)
+        if known is not None:
+            intent = await _refusals_are_final(self._intents.retrieve_async(known))
         else:
-            intent = await _refusals_are_final(
-                self._intents.create_async(
-                    params={
-                        "amount": request.amount_minor,
-                        "currency": request.currency,
-                        # Valid up to the pinned API version (see STRIPE_API_VERSION); the
-                        # SDK's types describe a later version that renamed the field.
-                        "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
-                        "metadata": {
-                            "workflow_id": request.workflow_id,
-                            "bid_id": str(request.bid_id),
-                            "artwork_id": str(request.artwork_id),
-                            "buyer_id": str(request.buyer_id),
-                        },
-                    },
-                    options={"idempotency_key": request.idempotency_key},
-                )
-            )
-        payment_id, recorded_id, expires_at = await self._record(request, intent.id)
-        if recorded_id != intent.id:
+            intent = await self._create(request)
+        # The buyer's window opens now that the intent is payable, whenever that is: a Stripe
+        # outage before it must not eat into it.
+        row = await self._record(request, intent.id, clock() + _seconds(request))
+        if row.stripe_payment_intent_id != intent.id:
             # An earlier, abandoned attempt recorded its intent first: keep that one, and
             # cancel ours so nobody can pay a second time.
             await _refusals_are_final(self._intents.cancel_async(intent.id))
-            intent = await _refusals_are_final(self._intents.retrieve_async(recorded_id))
+            intent = await _refusals_are_final(
+                self._intents.retrieve_async(row.stripe_payment_intent_id)
+            )
+        metadata: dict[str, Any] = row.payment_metadata or {}
         return OpenedPaymentIntent(
-            payment_id=payment_id,
+            payment_id=row.id,
             payment_intent_id=intent.id,
             client_secret=intent.client_secret or "",
             stripe_status=intent.status,
-            expires_at=expires_at,
+            expires_at=row.expires_at,
+            amount=row.amount,
+            fee_amount=row.fee_amount,
+            currency=row.currency,
+            declines=int(metadata.get("declines", 0)),
+            failure_reason=row.failure_reason,
         )
 
     @activity.defn
@@ -93,7 +94,7 @@ class StripePayments:
     async def cancel_payment_intent(self, ref: PaymentIntentRef) -> IntentSnapshot:
         """Cancels an unpaid intent; when Stripe refuses, its current state is the answer."""
         try:
-            intent = await self._intents.cancel_async(ref.payment_intent_id)
+            await self._intents.cancel_async(ref.payment_intent_id)
         except stripe.InvalidRequestError as refusal:
             # Stripe refuses to cancel an intent that succeeded (or was canceled) meanwhile.
             # What happened is read from the intent itself, never from the error text.
@@ -107,23 +108,68 @@ class StripePayments:
                 "Cancel of %s refused: it is %s", ref.payment_intent_id, snapshot.stripe_status
             )
             return snapshot
-        return _snapshot_of(intent)
+        # The cancel's answer does not carry the charge; one shape for every snapshot.
+        return await self._snapshot(ref.payment_intent_id)
+
+    async def _create(self, request: OpenPaymentIntent) -> stripe.PaymentIntent:
+        key = payment_intent_idempotency_key(self._idempotency_prefix, request.workflow_id)
+        metadata = {
+            "workflow_id": request.workflow_id,
+            "bid_id": str(request.bid_id),
+            "artwork_id": str(request.artwork_id),
+            "buyer_id": str(request.buyer_id),
+            "environment": self._idempotency_prefix,
+            "idempotency_key": key,
+        }
+        try:
+            return await _refusals_are_final(
+                self._intents.create_async(
+                    params={
+                        "amount": request.amount_minor,
+                        "currency": request.currency,
+                        # Valid up to the pinned API version (see STRIPE_API_VERSION); the
+                        # SDK's types describe a later version that renamed the field.
+                        "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
+                        "metadata": metadata,
+                    },
+                    options={"idempotency_key": key},
+                )
+            )
+        except stripe.IdempotencyError:
+            # Our key already made an intent, with other parameters (a saga restarted under
+            # other fee settings after the first answer was lost): that intent is ours.
+            found = await find_intent_by_idempotency_key(self._intents, key)
+            if found is not None:
+                return found
+            attempt = activity.info().attempt
+            raise ApplicationError(
+                f"Stripe holds an intent for key {key} that search does not show yet",
+                type=None if attempt < LOOKUP_ATTEMPTS else STRIPE_REQUEST_REFUSED,
+                non_retryable=attempt >= LOOKUP_ATTEMPTS,
+            ) from None
 
     async def _snapshot(self, payment_intent_id: str) -> IntentSnapshot:
         intent = await _refusals_are_final(
             self._intents.retrieve_async(payment_intent_id, params={"expand": ["latest_charge"]})
         )
-        return _snapshot_of(intent)
+        fields = intent.to_dict()
+        return IntentSnapshot(
+            payment_intent_id=intent.id,
+            stripe_status=intent.status,
+            charge_id=charge_id_of(fields),
+            amount_minor=fields.get("amount"),
+            currency=fields.get("currency"),
+        )
 
-    async def _known_intent_id(self, bid_id: int) -> str | None:
+    async def _recorded_intent_id(self, bid_id: int) -> str | None:
         async with self._sessions() as session:
             query = select(Payment.stripe_payment_intent_id).where(Payment.bid_id == bid_id)
             return (await session.exec(query)).first()
 
     async def _record(
-        self, request: OpenPaymentIntent, intent_id: str
-    ) -> tuple[int, str, datetime]:
-        """Upserts the payment row; returns its id, its intent and its deadline.
+        self, request: OpenPaymentIntent, intent_id: str, expires_at: datetime
+    ) -> Row[Any]:
+        """Upserts the payment row and returns it.
 
         A row that exists keeps its intent and deadline: a saga restarted after a crash or an
         operator's termination must neither open a second intent nor extend the buyer's time.
@@ -137,29 +183,29 @@ class StripePayments:
             currency=request.currency,
             status=PaymentStatus.PENDING.value,
             workflow_id=request.workflow_id,
-            expires_at=request.expires_at,
+            expires_at=expires_at,
         )
         statement = upsert.on_conflict_do_update(
             index_elements=[table.c.bid_id],
-            set_={
-                "stripe_payment_intent_id": func.coalesce(
-                    table.c.stripe_payment_intent_id, upsert.excluded.stripe_payment_intent_id
-                ),
-                "workflow_id": upsert.excluded.workflow_id,
-                "updated_at": func.now(),
-            },
-        ).returning(table.c.id, table.c.stripe_payment_intent_id, table.c.expires_at)
+            set_={"workflow_id": upsert.excluded.workflow_id, "updated_at": func.now()},
+        ).returning(table)
         async with self._sessions() as session, session.begin():
-            row = (await session.exec(statement)).one()
-        return int(row[0]), str(row[1]), row[2]
+            row: Row[Any] = (await session.exec(statement)).one()
+        return row
 
 
-def _snapshot_of(intent: stripe.PaymentIntent) -> IntentSnapshot:
-    return IntentSnapshot(
-        payment_intent_id=intent.id,
-        stripe_status=intent.status,
-        charge_id=charge_id_of(intent.to_dict()),
-    )
+def _seconds(request: OpenPaymentIntent) -> timedelta:
+    return timedelta(seconds=request.payment_window_seconds)
+
+
+def _server_clock() -> Callable[[], datetime]:
+    """Temporal's clock, as the workflow sees it: the attempt's start plus the time since.
+
+    The deadline must be on the workflow's clock (which a test server may skip ahead), not
+    this machine's.
+    """
+    started, at = activity.info().started_time, time.monotonic()
+    return lambda: started + timedelta(seconds=time.monotonic() - at)
 
 
 async def _refusals_are_final(call: Awaitable[T]) -> T:

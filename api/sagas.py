@@ -68,6 +68,7 @@ class CheckoutSagas:
             fee_percent=self._settings.stripe_fee_percent,
             fee_fixed=self._settings.stripe_fee_fixed,
             payment_timeout_seconds=self._settings.payment_timeout_seconds,
+            processing_alert_seconds=self._settings.payment_processing_alert_seconds,
         )
 
     async def await_stage(

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import os
 import sys
-import uuid
 
 import httpx
 import stripe
@@ -24,9 +22,7 @@ from infra.stripe_api import connect_stripe
 
 VISA = "pm_card_visa"
 DECLINED = "pm_card_chargeCustomerFail"
-# A card whose issuer asks for 3-D Secure: the buyer can then fail the challenge, which leaves
-# the intent payable again (a plain decline does not, in localstripe).
-THREE_D_SECURE_CARD = "4000002500003155"
+THREE_D_SECURE_CARD = "4000002500003155"  # asks for 3-D Secure on every payment
 
 
 def localstripe_url() -> str:
@@ -52,46 +48,34 @@ async def attempt_payment(
     return intent.status, None
 
 
-async def fail_three_d_secure(
-    client: stripe.StripeClient,
-    http: httpx.AsyncClient,
-    payment_intent_id: str,
-    client_secret: str,
-) -> stripe.PaymentIntent:
-    """The buyer fails the bank's 3-D Secure challenge (localstripe's own endpoint).
+async def fail_3d_secure(client: stripe.StripeClient, api_base: str, payment_intent_id: str) -> str:
+    """The buyer fails 3-D Secure: the attempt fails and the intent can be paid again.
 
-    The intent goes back to `requires_payment_method` with `last_payment_error.code`
-    `payment_intent_authentication_failure`, and can be paid with another card. Stripe would
-    send `payment_intent.payment_failed` now; localstripe sends nothing. `http` must point at
-    localstripe. Returns the intent as Stripe has it afterwards.
+    (localstripe cannot confirm an intent again after a card decline; after a failed
+    authentication it can, as Stripe can after either.) Returns the intent's status after.
     """
-    expires = datetime.date.today().year + 3
-    method = await client.v1.payment_methods.create_async(
+    intents = client.v1.payment_intents
+    card = await client.v1.payment_methods.create_async(
         params={
             "type": "card",
             "card": {
                 "number": THREE_D_SECURE_CARD,
                 "exp_month": 12,
-                "exp_year": expires,
+                "exp_year": 2034,
                 "cvc": "123",
             },
         }
     )
-    intents = client.v1.payment_intents
-    await intents.update_async(payment_intent_id, params={"payment_method": method.id})
-    challenged = await intents.confirm_async(payment_intent_id)
-    if challenged.status != "requires_action":
-        raise RuntimeError(f"{payment_intent_id} asked for no 3-D Secure: {challenged.status}")
-    answer = await http.post(
-        f"/v1/payment_intents/{payment_intent_id}/_authenticate",
-        data={
-            "client_secret": client_secret,
-            "success": "false",
-            "key": f"pk_test_{uuid.uuid4().hex}",  # the browser's publishable key
-        },
-    )
-    answer.raise_for_status()
-    return await intents.retrieve_async(payment_intent_id)
+    await intents.update_async(payment_intent_id, params={"payment_method": card.id})
+    intent = await intents.confirm_async(payment_intent_id)
+    # localstripe's stand-in for the bank's 3-D Secure page, answered "failed".
+    async with httpx.AsyncClient(base_url=api_base) as http:
+        answer = await http.post(
+            f"/v1/payment_intents/{payment_intent_id}/_authenticate",
+            data={"client_secret": intent.client_secret, "success": "false", "key": "pk_test_dev"},
+        )
+        answer.raise_for_status()
+    return (await intents.retrieve_async(payment_intent_id)).status
 
 
 async def pay(payment_intent_id: str, card: str, api_base: str) -> str:

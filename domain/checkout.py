@@ -96,3 +96,17 @@ def intent_state(stripe_status: str) -> IntentState:
     if stripe_status in ("processing", "requires_capture"):
         return IntentState.IN_FLIGHT
     return IntentState.OPEN
+
+
+def payment_mismatch(
+    expected_minor: int, expected_currency: str, paid_minor: int | None, paid_currency: str | None
+) -> str | None:
+    """Why a succeeded intent is not the payment we asked for, or None when it is.
+
+    A sale is recorded only for exactly the amount and currency the checkout charged.
+    """
+    if paid_currency is None or paid_currency.lower() != expected_currency.lower():
+        return f"currency {paid_currency!r} instead of {expected_currency!r}"
+    if paid_minor != expected_minor:
+        return f"amount {paid_minor} instead of {expected_minor} (minor units)"
+    return None

@@ -48,6 +48,7 @@ class CurrencyRule:
 
 
 def _rules() -> dict[str, CurrencyRule]:
+    # Stripe's documented minimum charge amounts.
     two_decimal = {
         "usd": "0.50", "eur": "0.50", "gbp": "0.30", "chf": "0.50", "cad": "0.50",
         "aud": "0.50", "nzd": "0.50", "sgd": "0.50", "hkd": "4.00", "sek": "3.00",
@@ -57,12 +58,20 @@ def _rules() -> dict[str, CurrencyRule]:
         code: CurrencyRule(code, 2, 1, Decimal(minimum)) for code, minimum in two_decimal.items()
     }
     rules["jpy"] = CurrencyRule("jpy", 0, 1, Decimal("50"))
-    for code in ("krw", "clp", "vnd", "xaf", "xof", "xpf", "pyg", "rwf", "bif", "djf", "gnf",
-                 "kmf", "mga", "vuv"):  # fmt: skip
-        rules[code] = CurrencyRule(code, 0)
-    for code in ("bhd", "jod", "kwd", "omr", "tnd"):
-        rules[code] = CurrencyRule(code, 3, step=10)
-    rules["isk"] = CurrencyRule("isk", 2, step=100)
+    # Stripe documents no fixed minimum for these: it is the equivalent of 0.50 USD after
+    # conversion. Our floor is about 1 USD, so exchange-rate swings cannot push a charge
+    # below Stripe's (values in major units, multiples of each currency's step).
+    zero_decimal = {
+        "krw": "1400", "clp": "950", "vnd": "26000", "xaf": "600", "xof": "600",
+        "xpf": "110", "pyg": "8000", "rwf": "1500", "bif": "3000", "djf": "180",
+        "gnf": "9000", "kmf": "450", "mga": "4600", "vuv": "120",
+    }  # fmt: skip
+    for code, minimum in zero_decimal.items():
+        rules[code] = CurrencyRule(code, 0, 1, Decimal(minimum))
+    three_decimal = {"bhd": "0.40", "jod": "0.71", "kwd": "0.31", "omr": "0.39", "tnd": "3.00"}
+    for code, minimum in three_decimal.items():
+        rules[code] = CurrencyRule(code, 3, step=10, minimum=Decimal(minimum))
+    rules["isk"] = CurrencyRule("isk", 2, step=100, minimum=Decimal("140"))
     return rules
 
 

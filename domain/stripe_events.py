@@ -3,8 +3,9 @@
 Pure: signature checks happen before this; Temporal signalling happens after.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: `PaymentEvent` travels inside other workflow
+# payloads, and the converter must read its field types without resolving names in a module
+# namespace that Temporal's workflow sandbox may not hold.
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum

@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     stripe_timeout_seconds: float = Field(default=20.0, gt=0)
     webhook_tolerance_seconds: int = Field(default=300, gt=0)
     payment_timeout_seconds: int = Field(default=600, gt=0)
+    payment_processing_alert_seconds: int = Field(
+        default=3600,
+        gt=0,
+        description="After this long in `processing` past its window, a checkout asks for an "
+        "operator's attention.",
+    )
+    idempotency_prefix: str = Field(
+        default="",
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prefixes Stripe idempotency keys; unique per deployment sharing an account.",
+    )
     jwt_secret: str = "dev-only-jwt-secret-not-for-production"
     stripe_fee_percent: Decimal = Field(default=Decimal("2.9"), ge=0, lt=100)
     stripe_fee_fixed: Decimal = Field(default=Decimal("0.30"), ge=0)
@@ -74,6 +86,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name.upper()} must be set to a real secret in production")
         if "jwt_secret" in names and len(self.jwt_secret) < 32:
             raise ValueError("JWT_SECRET must be at least 32 characters in production")
+        if "stripe_secret_key" in names and not self.idempotency_prefix:
+            raise ValueError(
+                "IDEMPOTENCY_PREFIX must be set in production, unique among the deployments "
+                "that share this Stripe account"
+            )
 
     @property
     def fee_schedule(self) -> FeeSchedule:

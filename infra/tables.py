@@ -40,6 +40,11 @@ def _status_check(column: str, values: type[StrEnum]) -> CheckConstraint:
     return CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_valid")
 
 
+def _currency_check() -> CheckConstraint:
+    # An ISO 4217 code in Stripe's lower case; which ones we charge in is the domain's rule.
+    return CheckConstraint("currency ~ '^[a-z]{3}$'", name="currency_code")
+
+
 def _created_at() -> Any:
     return Field(
         default=None,
@@ -89,6 +94,7 @@ class Artwork(SQLModel, table=True):
     __tablename__ = "artworks"
     __table_args__ = (
         _status_check("status", ArtworkStatus),
+        _currency_check(),
         CheckConstraint("starting_price > 0", name="starting_price_positive"),
     )
 
@@ -142,8 +148,11 @@ class Payment(SQLModel, table=True):
     __tablename__ = "payments"
     __table_args__ = (
         _status_check("status", PaymentStatus),
+        _currency_check(),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("fee_amount >= 0", name="fee_amount_not_negative"),
+        # The fee is part of what the buyer pays, never all of it.
+        CheckConstraint("fee_amount < amount", name="fee_below_amount"),
         Index("ix_payments_created_at", "created_at"),
     )
 
@@ -152,8 +161,9 @@ class Payment(SQLModel, table=True):
 
     id: int | None = _id()
     bid_id: int = _reference("bids.id", unique=True)
-    stripe_payment_intent_id: str | None = Field(
-        default=None, sa_column=Column(String(255), unique=True)
+    # A payment row is written only once its intent exists at Stripe.
+    stripe_payment_intent_id: str = Field(
+        sa_column=Column(String(255), nullable=False, unique=True)
     )
     stripe_charge_id: str | None = Field(default=None, sa_column=Column(String(255)))
     amount: Decimal = Field(sa_column=Column(MONEY, nullable=False))

@@ -63,14 +63,11 @@ async def run_load(cluster: Cluster, options: LoadOptions, timings: Timings) -> 
     temporal = await connect_temporal(settings)
     limits = httpx.Limits(max_connections=options.concurrency * 4)
     try:
-        async with (
-            httpx.AsyncClient(base_url=cluster.api_url, timeout=60, limits=limits) as api,
-            httpx.AsyncClient(base_url=cluster.localstripe_url, timeout=60) as localstripe,
-        ):
+        async with httpx.AsyncClient(base_url=cluster.api_url, timeout=60, limits=limits) as api:
             tools = Tools(
                 api=AuctionClient(api, cluster.jwt_secret),
                 stripe=stripe_connection.client,
-                localstripe=localstripe,
+                localstripe_url=cluster.localstripe_url,
                 temporal=temporal,
                 webhook_secret=cluster.webhook_secret,
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -24,12 +24,12 @@ class CheckoutPhase(StrEnum):
     RESERVING = "reserving"
     OPENING_PAYMENT = "opening_payment"
     AWAITING_PAYMENT = "awaiting_payment"
-    SETTLING = "settling"  # deadline passed: asking Stripe, canceling
+    SETTLING = "settling"  # the buyer's window closed: asking Stripe until its answer is final
     SOLD = "sold"
     REOPENED = "reopened"  # not paid: the artwork is back on sale
     REJECTED = "rejected"  # never reserved: the bid was no longer the winner
     CANCELED = "canceled"  # an operator called it off: the artwork is back on sale
-    FAILED = "failed"  # stopped on an error no retry fixes: an operator must look
+    FAILED = "failed"  # an error no retry fixes; compensated (see `compensation`)
 
     @property
     def is_final(self) -> bool:
@@ -47,28 +47,18 @@ _FINAL_PHASES = frozenset(
 )
 
 
+class WindowClosed(StrEnum):
+    """Why the buyer's window closed: fixed when it closes, so a late request cannot relabel it."""
+
+    DEADLINE = "deadline"
+    CANCELED = "canceled"  # an operator, through the update or a workflow cancellation
+    DECIDED_AT_STRIPE = "decided_at_stripe"  # Stripe settled the intent before we asked
+    FAILED = "failed"  # the saga hit an error no retry fixes
+
+
 class AwaitedStage(StrEnum):
     RESERVED = "reserved"
     PAYMENT_INTENT = "payment_intent"
-
-
-@dataclass(frozen=True)
-class PaymentSagaInput:
-    bid_id: int
-    artwork_id: int
-    buyer_id: int
-    hammer_price: Decimal
-    currency: str
-    fee_percent: Decimal = FeeSchedule.percent
-    fee_fixed: Decimal = FeeSchedule.fixed
-    payment_timeout_seconds: int = 600
-
-
-@dataclass(frozen=True)
-class AwaitCheckout:
-    """Update input: answer once the saga reached `stage` (or ended before it)."""
-
-    stage: AwaitedStage = AwaitedStage.PAYMENT_INTENT
 
 
 @dataclass(frozen=True)
@@ -93,9 +83,50 @@ class CheckoutStatus:
     fee_amount: Decimal | None = None
     payment_id: int | None = None
     payment_intent_id: str | None = None
+    # Only while the buyer may pay (phase awaiting_payment); withheld in every other phase.
     client_secret: str | None = None
     expires_at: datetime | None = None
     attempts: int = 0
     failure_reason: str | None = None
     rejection_reason: str | None = None
+    window_closed: WindowClosed | None = None
+    cancel_request: CancelCheckout | None = None
+    # Set while Stripe reports the intent `processing` after the window closed.
+    processing_since: datetime | None = None
+    attention: str | None = None  # something an operator should look at
     error: str | None = None  # why the saga failed, when it did
+    compensation: str | None = None  # what a failed saga did to end the checkout anyway
+
+
+@dataclass(frozen=True)
+class CarriedCheckout:
+    """What a run hands to the next one when it continues as new (a long settlement)."""
+
+    status: CheckoutStatus
+    inbox: list[StripeEventSignal] = field(default_factory=list)
+    seen_event_ids: list[str] = field(default_factory=list)
+    recheck_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class PaymentSagaInput:
+    bid_id: int
+    artwork_id: int
+    buyer_id: int
+    hammer_price: Decimal
+    currency: str
+    fee_percent: Decimal = FeeSchedule.percent
+    fee_fixed: Decimal = FeeSchedule.fixed
+    payment_timeout_seconds: int = 600
+    # After this long in `processing`, the checkout asks for an operator's attention.
+    processing_alert_seconds: int = 3600
+    # A run whose history grows past this continues as new, carrying the checkout.
+    history_event_limit: int = 2000
+    carried: CarriedCheckout | None = None
+
+
+@dataclass(frozen=True)
+class AwaitCheckout:
+    """Update input: answer once the saga reached `stage` (or ended before it)."""
+
+    stage: AwaitedStage = AwaitedStage.PAYMENT_INTENT

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-
 import pytest
 import stripe
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
 
 from activities.contracts import (
     CHECKOUT_CONFLICT,
     STRIPE_REQUEST_REFUSED,
-    OpenPaymentIntent,
     PaymentIntentRef,
     RecordDecline,
     ReserveArtwork,
@@ -23,36 +18,22 @@ from activities.inventory import Inventory
 from activities.stripe_payments import StripePayments
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
+from tests.support.activities import activity_env, open_request
 from tests.support.factories import Auction, checkout_rows, make_auction
-from workflows.types import saga_workflow_id
-
-
-def open_request(auction: Auction, expires_at: datetime) -> OpenPaymentIntent:
-    return OpenPaymentIntent(
-        workflow_id=saga_workflow_id(auction.bid_id),
-        bid_id=auction.bid_id,
-        artwork_id=auction.artwork_id,
-        buyer_id=auction.buyer_id,
-        amount=Decimal("103.30"),
-        amount_minor=10330,
-        fee_amount=Decimal("3.30"),
-        currency="usd",
-        expires_at=expires_at,
-    )
 
 
 async def reserved_and_opened(
     sessions: SessionFactory, stripe_client: stripe.StripeClient, price: str = "100.00"
 ) -> tuple[Auction, str]:
     auction = await make_auction(sessions, price)
-    env = ActivityEnvironment()
+    env = activity_env()
     reservation = await env.run(
         Inventory(sessions).reserve_artwork, ReserveArtwork(auction.artwork_id, auction.bid_id)
     )
     assert reservation.reserved
     opened = await env.run(
         StripePayments(stripe_client, sessions).open_payment_intent,
-        open_request(auction, datetime.now(UTC) + timedelta(minutes=10)),
+        open_request(auction),
     )
     return auction, opened.payment_intent_id
 
@@ -61,8 +42,8 @@ async def test_reserving_twice_is_one_reservation(sessions: SessionFactory) -> N
     auction = await make_auction(sessions)
     reserve = Inventory(sessions).reserve_artwork
     request = ReserveArtwork(auction.artwork_id, auction.bid_id)
-    first = await ActivityEnvironment().run(reserve, request)
-    second = await ActivityEnvironment().run(reserve, request)
+    first = await activity_env().run(reserve, request)
+    second = await activity_env().run(reserve, request)
     assert first.reserved and second.reserved
     rows = await checkout_rows(sessions, auction)
     assert (rows.artwork_status, rows.bid_status) == (ArtworkStatus.PENDING_PAYMENT, BidStatus.WON)
@@ -73,9 +54,9 @@ async def test_opening_twice_reuses_the_recorded_intent(
 ) -> None:
     auction, intent_id = await reserved_and_opened(sessions, stripe_client)
     rows = await checkout_rows(sessions, auction)
-    again = await ActivityEnvironment().run(
+    again = await activity_env().run(
         StripePayments(stripe_client, sessions).open_payment_intent,
-        open_request(auction, datetime.now(UTC) + timedelta(hours=5)),
+        open_request(auction, window_seconds=5 * 3600),
     )
     assert again.payment_intent_id == intent_id
     assert again.expires_at == rows.payment.expires_at  # the buyer's window is not extended
@@ -88,9 +69,9 @@ async def test_a_sale_recorded_twice_is_one_sale(
     auction, intent_id = await reserved_and_opened(sessions, stripe_client)
     sale = SettleCheckout(auction.bid_id, auction.artwork_id, intent_id, charge_id="ch_test")
     complete = Inventory(sessions).complete_sale
-    await ActivityEnvironment().run(complete, sale)
+    await activity_env().run(complete, sale)
     first = await checkout_rows(sessions, auction)
-    await ActivityEnvironment().run(complete, sale)
+    await activity_env().run(complete, sale)
     second = await checkout_rows(sessions, auction)
     assert second.payment.status == PaymentStatus.SUCCEEDED
     assert second.payment.updated_at == first.payment.updated_at  # the retry wrote nothing
@@ -103,9 +84,9 @@ async def test_a_late_expiry_never_undoes_a_sale(
     auction, intent_id = await reserved_and_opened(sessions, stripe_client)
     inventory = Inventory(sessions)
     settle = SettleCheckout(auction.bid_id, auction.artwork_id, intent_id, charge_id="ch_1")
-    await ActivityEnvironment().run(inventory.complete_sale, settle)
+    await activity_env().run(inventory.complete_sale, settle)
     with pytest.raises(ApplicationError) as refused:
-        await ActivityEnvironment().run(inventory.reopen_bidding, settle)
+        await activity_env().run(inventory.reopen_bidding, settle)
     assert refused.value.type == CHECKOUT_CONFLICT
     assert refused.value.non_retryable
     rows = await checkout_rows(sessions, auction)
@@ -118,7 +99,7 @@ async def test_a_decline_recorded_twice_counts_once(
     auction, _ = await reserved_and_opened(sessions, stripe_client)
     decline = RecordDecline(auction.bid_id, "card_declined", declines=1, event_id="evt_1")
     for _ in range(2):
-        await ActivityEnvironment().run(Inventory(sessions).record_decline, decline)
+        await activity_env().run(Inventory(sessions).record_decline, decline)
     rows = await checkout_rows(sessions, auction)
     assert rows.payment.status == PaymentStatus.FAILED
     assert rows.payment.payment_metadata == {"declines": 1, "last_decline_event_id": "evt_1"}
@@ -129,6 +110,6 @@ async def test_stripe_refusing_a_request_is_not_retried(
 ) -> None:
     retrieve = StripePayments(stripe_client, sessions).retrieve_payment_intent
     with pytest.raises(ApplicationError) as refused:
-        await ActivityEnvironment().run(retrieve, PaymentIntentRef("pi_does_not_exist"))
+        await activity_env().run(retrieve, PaymentIntentRef("pi_does_not_exist"))
     assert refused.value.type == STRIPE_REQUEST_REFUSED
     assert refused.value.non_retryable

@@ -94,6 +94,20 @@ def test_below_stripes_minimum_is_refused() -> None:
         charge_for(Decimal("0.40"), "usd", DEFAULT_FEES)
 
 
+@pytest.mark.parametrize("code", sorted(CURRENCIES))
+def test_every_currency_has_a_chargeable_minimum(code: str) -> None:
+    """Stripe refuses a charge below its minimum (`amount_too_small`), which no retry fixes:
+    the API must refuse such a price up front in every currency it accepts."""
+    rule = CURRENCIES[code]
+    assert rule.minimum > 0
+    assert to_minor_units(rule.minimum, code) % rule.step == 0
+    below = rule.minimum - rule.quantum
+    if below > 0:
+        with pytest.raises(MoneyError, match="minimum"):
+            charge_for(below, code, DEFAULT_FEES)
+    assert charge_for(rule.minimum, code, DEFAULT_FEES).total >= rule.minimum
+
+
 def test_unknown_currency_names_the_currency_field() -> None:
     with pytest.raises(MoneyError) as refused:
         charge_for(Decimal("10.00"), "xyz", DEFAULT_FEES)

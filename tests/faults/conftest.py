@@ -63,15 +63,11 @@ async def harness(cluster: Cluster) -> AsyncIterator[Harness]:
     engine = create_engine(settings.require_database_url(), pool_size=2)
     stripe_connection = connect_stripe(settings)
     temporal = await connect_temporal(settings)
-    async with (
-        httpx.AsyncClient(base_url=cluster.api_url, timeout=HTTP_TIMEOUT) as api,
-        httpx.AsyncClient(base_url=cluster.localstripe_url, timeout=HTTP_TIMEOUT) as localstripe,
-    ):
+    async with httpx.AsyncClient(base_url=cluster.api_url, timeout=HTTP_TIMEOUT) as api:
         yield Harness(
             cluster=cluster,
             api=AuctionClient(api, cluster.jwt_secret),
             stripe=stripe_connection.client,
-            localstripe=localstripe,
             temporal=temporal,
             sessions=session_factory(engine),
         )

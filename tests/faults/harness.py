@@ -46,7 +46,6 @@ class Harness:
     cluster: Cluster
     api: AuctionClient
     stripe: stripe.StripeClient
-    localstripe: httpx.AsyncClient  # localstripe's own endpoints (3-D Secure)
     temporal: Client
     sessions: SessionFactory
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from devstack.auction_client import OpenCheckout
-from devstack.pay import attempt_payment, fail_three_d_secure
+from devstack.pay import attempt_payment, fail_3d_secure
 from devstack.stripe_events import event_body
 from devstack.verdict import Outcome
 from tests.faults.harness import Harness, assert_reopened, assert_sold
@@ -67,9 +67,10 @@ async def test_a_decline_delivered_after_the_success_leaves_the_sale_standing(
 ) -> None:
     checkout = await harness.open_checkout()
     # The first attempt fails 3-D Secure; Stripe's payment_failed event is held back.
-    await fail_three_d_secure(
-        harness.stripe, harness.localstripe, checkout.payment_intent_id, checkout.client_secret
+    failed = await fail_3d_secure(
+        harness.stripe, harness.cluster.localstripe_url, checkout.payment_intent_id
     )
+    assert failed == "requires_payment_method"
     decline = await event_body(harness.stripe, checkout.payment_intent_id, FAILED)
     await harness.kill("worker")  # both events wait for the saga, in the wrong order
     assert await harness.pay(checkout) == "succeeded"

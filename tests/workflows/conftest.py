@@ -1,39 +1,64 @@
 from __future__ import annotations
 
+import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
+import pytest_asyncio
 import stripe
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from devstack.pay import fail_3d_secure
 from domain.stripe_events import PaymentEvent
 from infra.db import SessionFactory
 from infra.settings import Settings
+from infra.stripe_api import connect_stripe
 from tests.support.buyer import DECLINED, pay
+from tests.support.edge_proxy import EdgeProxy
 from tests.support.factories import Auction
 from tests.support.polling import eventually
+from tests.support.stack import settings_for
 from tests.support.stripe_events import payment_event
 from worker import build_worker
 from workflows.payment_saga import PaymentSagaWorkflow
 from workflows.types import CheckoutStatus, PaymentSagaInput, saga_workflow_id
 
+HISTORIES = Path(__file__).parent / "histories"
+
 
 @asynccontextmanager
 async def saga_worker(
-    client: Client, sessions: SessionFactory, stripe_client: stripe.StripeClient
+    client: Client,
+    sessions: SessionFactory,
+    stripe_client: stripe.StripeClient,
+    task_queue: str | None = None,
 ) -> AsyncIterator[Worker]:
     """The production worker (same workflow, same activities), on a queue of its own."""
-    settings = Settings(temporal_task_queue=f"saga-test-{uuid.uuid4().hex[:8]}")
-    worker = build_worker(client, settings, sessions, stripe_client)
+    queue = task_queue or new_task_queue()
+    worker = build_worker(client, Settings(temporal_task_queue=queue), sessions, stripe_client)
     async with worker:
         yield worker
 
 
+def new_task_queue() -> str:
+    return f"saga-test-{uuid.uuid4().hex[:8]}"
+
+
 async def start_saga(
-    client: Client, worker: Worker, auction: Auction, timeout_seconds: int = 600
+    client: Client,
+    worker: Worker | str,
+    auction: Auction,
+    timeout_seconds: int = 600,
+    **options: Any,
 ) -> WorkflowHandle[PaymentSagaWorkflow, CheckoutStatus]:
+    """Starts the saga on `worker`'s queue (or a queue nobody polls yet)."""
     return await client.start_workflow(
         PaymentSagaWorkflow.run,
         PaymentSagaInput(
@@ -43,10 +68,51 @@ async def start_saga(
             hammer_price=auction.hammer_price,
             currency=auction.currency,
             payment_timeout_seconds=timeout_seconds,
+            **options,
         ),
         id=saga_workflow_id(auction.bid_id),
-        task_queue=worker.task_queue,
+        task_queue=worker if isinstance(worker, str) else worker.task_queue,
     )
+
+
+async def keep_history(handle: WorkflowHandle[Any, Any], shape: str) -> None:
+    """With RECORD_HISTORIES=1 (`make histories`), saves the run's history as a replay
+    fixture: every shape the saga takes is replayed against the code in CI."""
+    if os.environ.get("RECORD_HISTORIES") != "1":
+        return
+    history = await handle.fetch_history()
+    path = HISTORIES / f"{shape}.json"
+    await asyncio.to_thread(path.write_text, history.to_json() + "\n")
+
+
+@pytest_asyncio.fixture
+async def proxy(localstripe_url: str) -> AsyncIterator[EdgeProxy]:
+    edge = EdgeProxy(upstream=localstripe_url)
+    await edge.start()
+    yield edge
+    await edge.stop()
+
+
+@pytest_asyncio.fixture
+async def stripe_via_proxy(
+    proxy: EdgeProxy, database_url: str
+) -> AsyncIterator[stripe.StripeClient]:
+    connection = connect_stripe(settings_for(database_url, proxy.url))
+    yield connection.client
+    await connection.aclose()
+
+
+async def history_events(handle: WorkflowHandle[Any, Any]) -> list[HistoryEvent]:
+    return [event async for event in handle.fetch_history_events()]
+
+
+async def activities_run(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    scheduled = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    return [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in await history_events(handle)
+        if event.event_type == scheduled
+    ]
 
 
 async def opened_intent(handle: WorkflowHandle[PaymentSagaWorkflow, CheckoutStatus]) -> str:
@@ -58,6 +124,15 @@ async def opened_intent(handle: WorkflowHandle[PaymentSagaWorkflow, CheckoutStat
 async def buyer_is_declined(client: stripe.StripeClient, payment_intent_id: str) -> PaymentEvent:
     """The buyer's card is declined at Stripe; returns the event Stripe sends about it."""
     assert await pay(client, payment_intent_id, DECLINED) == "requires_payment_method"
+    return await payment_event(client, payment_intent_id, "payment_intent.payment_failed")
+
+
+async def buyer_fails_3d_secure(
+    client: stripe.StripeClient, api_base: str, payment_intent_id: str
+) -> PaymentEvent:
+    """The buyer fails 3-D Secure: the intent can be paid again. localstripe sends no event for
+    this, so the one Stripe sends is built from the intent's real state."""
+    assert await fail_3d_secure(client, api_base, payment_intent_id) == "requires_payment_method"
     return await payment_event(client, payment_intent_id, "payment_intent.payment_failed")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import stripe
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
@@ -12,6 +12,7 @@ from infra.db import SessionFactory
 from tests.support.buyer import pay
 from tests.support.factories import checkout_rows, make_auction
 from tests.workflows.conftest import (
+    keep_history,
     opened,
     opened_intent,
     saga_worker,
@@ -33,6 +34,7 @@ async def test_an_operator_cancel_voids_the_intent_and_reopens_bidding(
             CancelCheckout(reason="buyer account flagged", requested_by="ops@example.com"),
         )
         result = await handle.result()
+        await keep_history(handle, "canceled_by_an_operator")
 
     assert status.phase is CheckoutPhase.CANCELED
     assert result.phase is CheckoutPhase.CANCELED
@@ -80,3 +82,42 @@ async def test_a_cancel_without_a_reason_is_refused(
         await handle.terminate(reason="test over")
     rows = await checkout_rows(sessions, auction)
     assert rows.payment.status == PaymentStatus.PENDING
+
+
+async def test_a_cancel_from_the_temporal_ui_voids_the_intent_and_reopens_bidding(
+    time_skipping: WorkflowEnvironment, sessions: SessionFactory, stripe_client: stripe.StripeClient
+) -> None:
+    """The UI's and CLI's Cancel button is a workflow cancellation: treated as an operator's."""
+    auction = await make_auction(sessions, "730.00")
+    async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction)
+        intent_id = await opened_intent(handle)
+        await handle.cancel()
+        result = await handle.result()
+        await keep_history(handle, "canceled_from_temporal")
+
+    assert result.phase is CheckoutPhase.CANCELED
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    rows = await checkout_rows(sessions, auction)
+    assert (rows.artwork_status, rows.bid_status) == (ArtworkStatus.ACTIVE, BidStatus.UNPAID)
+    assert rows.payment.status == PaymentStatus.CANCELED
+    assert rows.payment.failure_reason == (
+        "canceled by temporal: workflow cancellation requested in Temporal"
+    )
+    assert (await stripe_client.v1.payment_intents.retrieve_async(intent_id)).status == "canceled"
+
+
+async def test_a_cancel_from_the_temporal_ui_after_the_money_landed_still_sells(
+    time_skipping: WorkflowEnvironment, sessions: SessionFactory, stripe_client: stripe.StripeClient
+) -> None:
+    auction = await make_auction(sessions, "740.00")
+    async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
+        handle = await start_saga(time_skipping.client, worker, auction)
+        intent_id = await opened_intent(handle)
+        assert await pay(stripe_client, intent_id) == "succeeded"
+        await handle.cancel()
+        result = await handle.result()
+
+    assert result.phase is CheckoutPhase.SOLD
+    rows = await checkout_rows(sessions, auction)
+    assert (rows.artwork_status, rows.payment.status) == (ArtworkStatus.SOLD, "succeeded")

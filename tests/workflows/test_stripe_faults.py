@@ -2,50 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-
-import pytest_asyncio
 import stripe
 from sqlalchemy import func
 from sqlmodel import select
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import WorkflowEnvironment
 
 from activities.stripe_payments import StripePayments
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
-from infra.stripe_api import connect_stripe
 from infra.tables import Payment
-from tests.activities.test_inventory import open_request
+from tests.support.activities import activity_env, open_request
 from tests.support.buyer import pay
 from tests.support.edge_proxy import EdgeProxy, Fault
 from tests.support.factories import checkout_rows, make_auction
-from tests.support.stack import settings_for
 from tests.workflows.conftest import (
+    activities_run,
     opened,
     opened_intent,
     saga_worker,
     start_saga,
 )
-from tests.workflows.test_payment_saga import activities_run
 from workflows.types import CheckoutPhase, saga_workflow_id
-
-
-@pytest_asyncio.fixture
-async def proxy(localstripe_url: str) -> AsyncIterator[EdgeProxy]:
-    edge = EdgeProxy(upstream=localstripe_url)
-    await edge.start()
-    yield edge
-    await edge.stop()
-
-
-@pytest_asyncio.fixture
-async def stripe_via_proxy(
-    proxy: EdgeProxy, database_url: str
-) -> AsyncIterator[stripe.StripeClient]:
-    connection = connect_stripe(settings_for(database_url, proxy.url))
-    yield connection.client
-    await connection.aclose()
 
 
 async def test_a_create_whose_answer_is_lost_is_retried_with_the_same_key(
@@ -130,11 +107,11 @@ async def test_two_attempts_racing_keep_one_intent_and_cancel_the_other(
 ) -> None:
     """A timed-out attempt still running records its intent while the retry creates one."""
     auction = await make_auction(sessions, "330.00")
-    request = open_request(auction, datetime.now(UTC) + timedelta(minutes=10))
+    request = open_request(auction)
     first_attempt: list[str] = []
 
     async def earlier_attempt_lands(_: str) -> None:
-        opened = await ActivityEnvironment().run(
+        opened = await activity_env().run(
             StripePayments(stripe_client, sessions).open_payment_intent, request
         )
         first_attempt.append(opened.payment_intent_id)
@@ -142,7 +119,7 @@ async def test_two_attempts_racing_keep_one_intent_and_cancel_the_other(
     proxy.faults.append(
         Fault("POST", "/v1/payment_intents", before_forwarding=earlier_attempt_lands)
     )
-    retry = await ActivityEnvironment().run(
+    retry = await activity_env().run(
         StripePayments(stripe_via_proxy, sessions).open_payment_intent, request
     )
 
@@ -156,3 +133,23 @@ async def test_two_attempts_racing_keep_one_intent_and_cancel_the_other(
         and intent.id != first_attempt[0]
     ]
     assert [intent.status for intent in created_by_retry] == ["canceled"]
+
+
+async def test_each_deployment_sends_keys_of_its_own(
+    sessions: SessionFactory, proxy: EdgeProxy, stripe_via_proxy: stripe.StripeClient
+) -> None:
+    """Two deployments sharing one Stripe account, with the same bid ids in their databases,
+    must never send the same idempotency key (Stripe would answer one with the other's)."""
+    auction = await make_auction(sessions, "340.00")
+    request = open_request(auction)
+    opened = await activity_env().run(
+        StripePayments(
+            stripe_via_proxy, sessions, idempotency_prefix="staging"
+        ).open_payment_intent,
+        request,
+    )
+    (create,) = proxy.requests_to("POST", "/v1/payment_intents")
+    assert create.idempotency_key == f"staging-payment-bid-{auction.bid_id}-payment-intent"
+    intent = await stripe_via_proxy.v1.payment_intents.retrieve_async(opened.payment_intent_id)
+    assert intent.metadata["environment"] == "staging"
+    assert intent.metadata["idempotency_key"] == create.idempotency_key

@@ -1,0 +1,56 @@
+"""Recorded histories of every shape the saga takes, replayed against the current code.
+
+Checkouts in flight replay their history on the new code after a deploy: a change that
+alters the saga's steps for an existing history (without `workflow.patched`) fails here.
+Record them again on purpose, and only for a change no checkout in flight will meet, with
+`make histories`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.workflows.conftest import HISTORIES
+from workflows.payment_saga import PaymentSagaWorkflow
+
+SHAPES = frozenset(
+    {
+        "paid",
+        "failed_attempt_then_paid",
+        "expired",
+        "paid_as_the_deadline_fired",
+        "made_up_success_then_expired",
+        "canceled_by_an_operator",
+        "canceled_from_temporal",
+        "canceled_while_processing",
+        "processing_continued_as_new",
+        "processing_then_paid_after_continue_as_new",
+        "restarted_then_paid",
+        "failed_before_the_intent",
+        "failed_on_a_mismatched_payment",
+        "failed_after_the_money_landed",
+    }
+)
+
+
+def recorded() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+def test_every_shape_of_the_saga_has_a_recorded_history() -> None:
+    assert {path.stem for path in recorded()} == SHAPES
+
+
+@pytest.mark.parametrize("path", recorded(), ids=lambda path: path.stem)
+async def test_a_recorded_history_replays_with_the_current_code(path: Path) -> None:
+    text = await asyncio.to_thread(path.read_text)
+    history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
+    replayer = Replayer(workflows=[PaymentSagaWorkflow], data_converter=pydantic_data_converter)
+    replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert replayed.replay_failure is None, replayed.replay_failure
