@@ -170,23 +170,25 @@ class Harness:
             what=f"{count} Stripe event(s) accepted by the saga of bid {checkout.bid_id}",
         )
 
-    async def activity_attempts(self, checkout: OpenCheckout, name: str) -> int:
-        """The attempt the saga's pending activity `name` is at (0: not pending)."""
+    async def retried_activity(self, checkout: OpenCheckout) -> str | None:
+        """The name of a pending activity of the saga that is past its first attempt."""
         described = await self.saga(checkout).describe()
         for pending in described.raw_description.pending_activities:
-            if pending.activity_type.name == name:
-                return int(pending.attempt)
-        return 0
+            if pending.attempt >= 2:
+                return str(pending.activity_type.name)
+        return None
 
-    async def retrying(self, checkout: OpenCheckout, name: str) -> None:
-        """Waits until the saga retries `name`: its first attempt failed."""
-        await eventually(
-            lambda: self.activity_attempts(checkout, name),
-            lambda attempt: attempt >= 2,
+    async def retrying(self, checkout: OpenCheckout) -> str:
+        """Waits until the saga retries a step (its first attempt failed); returns its name."""
+        retried = await eventually(
+            lambda: self.retried_activity(checkout),
+            lambda name: name is not None,
             timeout=60,
             interval=0.25,
-            what=f"{name} retried for bid {checkout.bid_id}",
+            what=f"a step retried by the saga of bid {checkout.bid_id}",
         )
+        assert retried is not None
+        return retried
 
 
 def assert_sold(verdict: Verdict) -> None:

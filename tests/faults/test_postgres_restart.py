@@ -33,7 +33,7 @@ async def test_a_sale_due_while_the_database_is_down_lands_once_it_is_back(
 
     await harness.crash_database()
     await harness.start("worker")
-    await harness.retrying(checkout, "complete_sale")
+    await harness.retrying(checkout)  # recording the sale fails until PostgreSQL is back
     await harness.start_database()
 
     verdict = await harness.settled(checkout)
@@ -46,8 +46,9 @@ async def test_a_deadline_passing_while_the_database_is_down_reopens_once_it_is_
 ) -> None:
     checkout = await harness.open_checkout()
     await harness.crash_database()
-    # Stripe cancels the intent; writing that down fails until PostgreSQL returns.
-    await harness.retrying(checkout, "reopen_bidding")
+    # At the deadline Stripe cancels the intent; writing that down fails until PostgreSQL
+    # returns.
+    await harness.retrying(checkout)
     await harness.start_database()
 
     assert_reopened(await harness.settled(checkout))

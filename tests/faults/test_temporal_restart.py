@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from devstack.cluster import ClusterOptions
 from tests.faults.harness import Harness, assert_reopened, assert_sold
 
 pytestmark = pytest.mark.faults
+
+
+@pytest.fixture(scope="module")
+def cluster_options() -> ClusterOptions:
+    # Room for a restart and a payment before the deadline, even on a busy machine.
+    return ClusterOptions(payment_timeout_seconds=15)
+
 
 SUCCEEDED = "payment_intent.succeeded"
 
