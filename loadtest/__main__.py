@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  up in {timings.stack_start:.1f} s; driving {options.checkouts} checkouts")
             passed = asyncio.run(run_load(cluster, options, timings)).passed
     except KeyboardInterrupt as stopped:
-        print(f"\nInterrupted ({stopped or 'SIGINT'}): the stack is stopped", file=sys.stderr)
+        print(f"\nInterrupted ({str(stopped) or 'SIGINT'}): the stack is stopped", file=sys.stderr)
         return 130
     finally:
         if passed:
