@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import shutil
 import tempfile
@@ -24,6 +25,10 @@ from infra.db import create_engine, session_factory
 from infra.stripe_api import connect_stripe
 from infra.temporal import connect_temporal
 from tests.faults.harness import Harness
+
+# One line per HTTP request to Stripe or the API would bury a failure's verdict.
+for noisy in ("stripe", "httpx", "aiohttp.access"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
 
 # The API answers within the saga's own bounds (20 s for an update), or 503.
 HTTP_TIMEOUT = httpx.Timeout(60.0)
