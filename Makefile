@@ -4,11 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install dev test lint typecheck format migrate token pay histories clean
+.PHONY: help install dev test faults load lint typecheck format migrate token pay histories clean
 
 help:
 	@echo "make dev      create the venv, install, start the whole stack locally (Ctrl-C stops it)"
 	@echo "make test     lint, type checks and the whole test suite"
+	@echo "make faults   the fault suite: servers killed and restarted, Stripe failing (~5 min)"
+	@echo "make load [N=500] [CONCURRENCY=16]  N checkouts through a stack of its own, then an audit"
 	@echo "make lint     ruff and mypy only"
 	@echo "make format   apply ruff's formatting and safe fixes"
 	@echo "make migrate  alembic upgrade head against DATABASE_URL"
@@ -40,6 +42,15 @@ format: install
 
 test: lint
 	$(BIN)/pytest
+
+# pytest exits 5 when it collects nothing: make fails on it like on any other non-zero code.
+faults: install
+	$(BIN)/pytest -m faults tests/faults
+
+N ?= 500
+CONCURRENCY ?= 16
+load: install
+	$(BIN)/python -m loadtest --checkouts $(N) --concurrency $(CONCURRENCY)
 
 dev: install
 	$(BIN)/python -m devstack.run

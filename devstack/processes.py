@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -86,6 +87,23 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._close_log()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown code runs.
+
+        The whole session goes, so a child the server started cannot outlive it.
+        """
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._close_log()
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def _close_log(self) -> None:
         if self._log is not None:
             self._log.close()
 
@@ -96,6 +114,7 @@ def spawn(
     url: str,
     log_dir: Path | None,
     env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Service:
     log: IO[bytes] | None = None
     log_path = None
@@ -110,6 +129,7 @@ def spawn(
         # Unbuffered, so a Python child's log shows what it did before it died or hung.
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         start_new_session=True,  # Ctrl-C reaches the runner, which stops us in order
+        cwd=cwd,
     )
     return Service(name=name, process=process, url=url, log_path=log_path, _log=log)
 
@@ -204,6 +224,55 @@ def start_smtp_sink(port: int, log_dir: Path | None = None) -> Service:
     )
 
 
+WORKER_READY_LINE = b"Worker polling"
+
+
+def log_size(path: Path | None) -> int:
+    return path.stat().st_size if path is not None and path.exists() else 0
+
+
+def log_contains(path: Path | None, offset: int, text: bytes) -> bool:
+    """Whether `text` was written to the log at `path` after byte `offset`."""
+    if path is None or not path.exists():
+        return False
+    with path.open("rb") as log:
+        log.seek(offset)
+        return text in log.read()
+
+
+def start_worker(
+    repo: Path, env: dict[str, str], log_dir: Path, *, settle_seconds: float = 1.0
+) -> Service:
+    """`python worker.py`, ready once it says it polls its task queue."""
+    offset = log_size(log_dir / "worker.log")  # the log is appended to across restarts
+    service = spawn("worker", [sys.executable, str(repo / "worker.py")], "", log_dir, env, repo)
+
+    def wait() -> None:
+        wait_until(
+            lambda: log_contains(service.log_path, offset, WORKER_READY_LINE),
+            "the worker",
+            60,
+            service.process,
+        )
+        # A worker that polls, then fails on its first task, dies within this moment.
+        time.sleep(settle_seconds)
+        if service.process.poll() is not None:
+            raise StartupError(f"the worker exited with code {service.process.returncode}")
+
+    return ready_or_stopped(service, wait)
+
+
+def start_api(repo: Path, port: int, env: dict[str, str], log_dir: Path | None) -> Service:
+    """`uvicorn api.main:app`, ready once GET /healthz answers (the database is reachable)."""
+    url = f"http://127.0.0.1:{port}"
+    command = [tool("uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    service = spawn("api", command, url, log_dir, env, repo)
+    return ready_or_stopped(
+        service,
+        lambda: wait_until(lambda: http_ok(f"{url}/healthz"), "the API", 60, service.process),
+    )
+
+
 @dataclass
 class Postgres:
     """PostgreSQL for this project: the embedded pgserver one, in `data_dir`."""
@@ -220,6 +289,24 @@ class Postgres:
 
     def stop(self) -> None:
         self._server.cleanup()
+
+    def crash(self) -> None:
+        """Stops the server the way a crash would: `pg_ctl stop -m immediate` quits every
+        process at once, without a checkpoint, and clients lose their connections.
+        The next start replays the write-ahead log, as after a power cut.
+        """
+        # Made at import time for each binary pgserver ships, so unknown to type checkers.
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
+        pg_ctl(["-m", "immediate", "-w", "stop"], pgdata=self._server.pgdata,
+               user=self._server.system_user)  # fmt: skip
+
+    def start_again(self) -> None:
+        """Starts the server on the same data folder and socket, so `url` stays valid."""
+        from pgserver.postgres_server import PostgresServer
+
+        with PostgresServer._lock:
+            self._server.ensure_postgres_running()
 
     def create_database(self, name: str) -> str:
         self._server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);')

@@ -29,16 +29,15 @@ from sqlalchemy.engine import make_url
 from devstack.processes import (
     Service,
     StartupError,
-    http_ok,
     register_stripe_webhook,
     run_migrations,
-    spawn,
+    start_api,
     start_localstripe,
     start_postgres,
     start_smtp_sink,
     start_temporal,
+    start_worker,
     tool,
-    wait_until,
 )
 from devstack.token import dev_jwt_secret, dev_token
 from infra.settings import Settings
@@ -55,7 +54,6 @@ PORTS = {
     "localstripe": ("DEV_LOCALSTRIPE_PORT", 8420),
     "smtp": ("DEV_SMTP_PORT", 1025),
 }
-WORKER_READY_LINE = b"Worker polling"
 
 
 class Interrupted(BaseException):
@@ -152,19 +150,6 @@ def done(detail: str, started: float) -> None:
     print(f"{detail}  ({time.monotonic() - started:.1f} s)", flush=True)
 
 
-def log_offset(name: str) -> int:
-    path = LOGS / f"{name}.log"
-    return path.stat().st_size if path.exists() else 0
-
-
-def log_contains(path: Path | None, offset: int, text: bytes) -> bool:
-    if path is None or not path.exists():
-        return False
-    with path.open("rb") as log:
-        log.seek(offset)
-        return text in log.read()
-
-
 def start(stack: Stack, ports: dict[str, int]) -> dict[str, str]:
     """Starts every part in order; returns what to print about the running stack."""
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -226,28 +211,14 @@ def start(stack: Stack, ports: dict[str, int]) -> dict[str, str]:
         "JWT_SECRET": dev_jwt_secret(),
     }
     started = stack.begin("worker", LOGS / "worker.log")
-    offset = log_offset("worker")
-    worker = spawn("worker", [sys.executable, str(REPO / "worker.py")], "", LOGS, env)
-    stack.add_service("worker", worker)
-    wait_until(
-        lambda: log_contains(worker.log_path, offset, WORKER_READY_LINE),
-        "the worker",
-        60,
-        worker.process,
-    )
-    # A worker that polls, then fails on its first task, dies within this moment.
-    time.sleep(1)
-    if worker.process.poll() is not None:
-        raise StartupError(f"the worker exited with code {worker.process.returncode}")
+    stack.add_service("worker", start_worker(REPO, env, LOGS))
     done(f"polling task queue {Settings().temporal_task_queue}", started)
 
     started = stack.begin("API", LOGS / "api.log")
-    command = [tool("uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(ports["api"])]
-    api = stack.add_service("API", spawn("api", command, api_url, LOGS, env))
-    wait_until(lambda: http_ok(f"{api_url}/healthz"), "the API", 60, api.process)
-    done(f"{api_url} (GET /healthz answers 200)", started)
+    api = stack.add_service("API", start_api(REPO, ports["api"], env, LOGS))
+    done(f"{api.url} (GET /healthz answers 200)", started)
     stack.starting = ""
-    info["api"] = api_url
+    info["api"] = api.url
     return info
 
 

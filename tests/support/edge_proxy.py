@@ -99,6 +99,8 @@ class EdgeProxy:
         assert self._session is not None
         path = request.path
         self.seen.append(Seen(request.method, path, request.headers.get("Idempotency-Key")))
+        # Read now: Stripe has the request even if the client gives up while it is held.
+        payload = await request.read()
         fault = next((f for f in self.faults if f.matches(request.method, path)), None)
         if fault is not None:
             fault.remaining -= 1
@@ -114,7 +116,7 @@ class EdgeProxy:
         async with self._session.request(
             request.method,
             f"{self.upstream}{request.path_qs}",
-            data=await request.read(),
+            data=payload,
             headers=headers,
         ) as upstream:
             body = await upstream.read()

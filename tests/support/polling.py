@@ -16,6 +16,7 @@ async def eventually(
     *,
     timeout: float = 15.0,  # noqa: ASYNC109 (a bound on polling, not a cancellation scope)
     what: str = "condition",
+    interval: float = 0.05,
 ) -> T:
     deadline = time.monotonic() + timeout
     while True:
@@ -24,4 +25,4 @@ async def eventually(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {timeout} s; last value: {value!r}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(interval)
