@@ -16,18 +16,16 @@ PAGE = 100
 async def find_intent_by_idempotency_key(
     intents: stripe.PaymentIntentService, key: str
 ) -> stripe.PaymentIntent | None:
-    """Stripe's search by metadata; where search is unavailable (some emulators, a search
-    outage), the most recent intents are listed and filtered instead."""
+    """Stripe's search by metadata. Where search is unavailable (some emulators, a search
+    outage), the most recent intents are listed and filtered instead; where it answers, its
+    answer stands, even empty (its index lags writes by up to a minute)."""
     try:
         found = await intents.search_async(
             params={"query": f"metadata['idempotency_key']:'{key}'", "limit": 10}
         )
-        matches = [intent for intent in found.data if _made_by(intent, key)]
-        if matches:
-            return matches[0]
     except stripe.InvalidRequestError:
-        pass
-    return await _listed(intents, key)
+        return await _listed(intents, key)
+    return next((intent for intent in found.data if _made_by(intent, key)), None)
 
 
 async def _listed(intents: stripe.PaymentIntentService, key: str) -> stripe.PaymentIntent | None:

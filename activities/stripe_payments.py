@@ -61,7 +61,7 @@ class StripePayments:
         if known is not None:
             intent = await _refusals_are_final(self._intents.retrieve_async(known))
         else:
-            intent = await self._create(request)
+            intent = await self._made_by_an_earlier_attempt(request) or await self._create(request)
         # The buyer's window opens now that the intent is payable, whenever that is: a Stripe
         # outage before it must not eat into it.
         row = await self._record(request, intent.id, clock() + _seconds(request))
@@ -110,6 +110,17 @@ class StripePayments:
             return snapshot
         # The cancel's answer does not carry the charge; one shape for every snapshot.
         return await self._snapshot(ref.payment_intent_id)
+
+    async def _made_by_an_earlier_attempt(
+        self, request: OpenPaymentIntent
+    ) -> stripe.PaymentIntent | None:
+        """An intent an earlier attempt created but never heard back about (its answer lost,
+        or its time up). Stripe's idempotency key would answer with it too; an emulator that
+        ignores keys would make a second one."""
+        if activity.info().attempt == 1:
+            return None
+        key = payment_intent_idempotency_key(self._idempotency_prefix, request.workflow_id)
+        return await find_intent_by_idempotency_key(self._intents, key)
 
     async def _create(self, request: OpenPaymentIntent) -> stripe.PaymentIntent:
         key = payment_intent_idempotency_key(self._idempotency_prefix, request.workflow_id)

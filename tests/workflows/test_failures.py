@@ -101,7 +101,9 @@ async def test_an_idempotency_conflict_finds_the_intent_our_key_made(
         intent_id = await opened_intent(handle)
         made = [
             intent
-            for intent in (await stripe_client.v1.payment_intents.list_async()).data
+            for intent in (
+                await stripe_client.v1.payment_intents.list_async(params={"limit": 100})
+            ).data
             if intent.metadata["bid_id"] == str(auction.bid_id)
         ]
         assert [intent.id for intent in made] == [intent_id]
