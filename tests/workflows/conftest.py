@@ -21,7 +21,7 @@ from infra.db import SessionFactory
 from infra.settings import Settings
 from infra.stripe_api import connect_stripe
 from tests.support.buyer import DECLINED, pay
-from tests.support.edge_proxy import EdgeProxy
+from tests.support.edge_proxy import FOREVER, EdgeProxy, Fault
 from tests.support.factories import Auction
 from tests.support.polling import eventually
 from tests.support.stack import settings_for
@@ -119,6 +119,39 @@ async def opened_intent(handle: WorkflowHandle[PaymentSagaWorkflow, CheckoutStat
     intent_id = (await opened(handle)).payment_intent_id
     assert intent_id is not None
     return intent_id
+
+
+async def stripe_tells_the_saga(
+    client: stripe.StripeClient,
+    handle: WorkflowHandle[PaymentSagaWorkflow, CheckoutStatus],
+    payment_intent_id: str,
+    event_type: str = "payment_intent.succeeded",
+) -> PaymentEvent:
+    """Stripe's webhook for the intent as it is now, signalled to the saga."""
+    event = await payment_event(client, payment_intent_id, event_type)
+    await handle.signal(PaymentSagaWorkflow.stripe_event, event)
+    return event
+
+
+async def buyer_pays(
+    client: stripe.StripeClient,
+    handle: WorkflowHandle[PaymentSagaWorkflow, CheckoutStatus],
+    payment_intent_id: str,
+) -> PaymentEvent:
+    """The buyer pays at Stripe, and Stripe's success event reaches the saga."""
+    assert await pay(client, payment_intent_id) == "succeeded"
+    return await stripe_tells_the_saga(client, handle, payment_intent_id)
+
+
+def reported_processing(proxy: EdgeProxy, payment_intent_id: str) -> Fault:
+    """From now on, Stripe reports the intent `processing` (a bank debit in flight) when the
+    saga looks at it; `proxy.clear(fault)` lets its real state through again."""
+    fault = Fault(
+        "GET", f"/v1/payment_intents/{payment_intent_id}", rewrite={"status": "processing"}
+    )
+    fault.remaining = FOREVER
+    proxy.faults.append(fault)
+    return fault
 
 
 async def buyer_is_declined(client: stripe.StripeClient, payment_intent_id: str) -> PaymentEvent:

@@ -15,13 +15,14 @@ from infra.db import SessionFactory
 from tests.support.buyer import pay
 from tests.support.edge_proxy import EdgeProxy, Fault
 from tests.support.factories import checkout_rows, make_auction
-from tests.support.stripe_events import payment_event
 from tests.workflows.conftest import (
     activities_run,
+    buyer_pays,
     keep_history,
     opened_intent,
     saga_worker,
     start_saga,
+    stripe_tells_the_saga,
 )
 from workflows.failures import CHECKOUT_FAILED
 from workflows.payment_saga import PaymentSagaWorkflow
@@ -107,9 +108,7 @@ async def test_an_idempotency_conflict_finds_the_intent_our_key_made(
             if intent.metadata["bid_id"] == str(auction.bid_id)
         ]
         assert [intent.id for intent in made] == [intent_id]
-        assert await pay(stripe_client, intent_id) == "succeeded"
-        succeeded = await payment_event(stripe_client, intent_id, "payment_intent.succeeded")
-        await handle.signal(PaymentSagaWorkflow.stripe_event, succeeded)
+        await buyer_pays(stripe_client, handle, intent_id)
         result = await handle.result()
 
     assert result.phase is CheckoutPhase.SOLD
@@ -125,9 +124,7 @@ async def test_a_payment_for_another_amount_is_never_a_sale(
         handle = await start_saga(time_skipping.client, worker, auction)
         intent_id = await opened_intent(handle)
         await stripe_client.v1.payment_intents.update_async(intent_id, params={"amount": 100})
-        assert await pay(stripe_client, intent_id) == "succeeded"
-        succeeded = await payment_event(stripe_client, intent_id, "payment_intent.succeeded")
-        await handle.signal(PaymentSagaWorkflow.stripe_event, succeeded)
+        await buyer_pays(stripe_client, handle, intent_id)
         failure = await failure_of_run(handle)
         status = await handle.query(PaymentSagaWorkflow.status)
         await keep_history(handle, "failed_on_a_mismatched_payment")
@@ -157,8 +154,7 @@ async def test_money_that_landed_before_a_failure_is_still_a_sale(
         assert await pay(stripe_client, intent_id) == "succeeded"
         # Stripe refuses the saga's first look at the paid intent: an error no retry fixes.
         proxy.faults.append(Fault("GET", f"/v1/payment_intents/{intent_id}", answer_status=400))
-        succeeded = await payment_event(stripe_client, intent_id, "payment_intent.succeeded")
-        await handle.signal(PaymentSagaWorkflow.stripe_event, succeeded)
+        await stripe_tells_the_saga(stripe_client, handle, intent_id)
         failure = await failure_of_run(handle)
         status = await handle.query(PaymentSagaWorkflow.status)
         await keep_history(handle, "failed_after_the_money_landed")

@@ -19,6 +19,7 @@ from tests.workflows.conftest import (
     activities_run,
     buyer_fails_3d_secure,
     buyer_is_declined,
+    buyer_pays,
     keep_history,
     opened,
     opened_intent,
@@ -122,9 +123,7 @@ async def test_a_failed_attempt_then_a_good_card_sells(
         assert rows.payment.failure_reason == status.failure_reason
         assert rows.artwork_status == ArtworkStatus.PENDING_PAYMENT  # the buyer may retry
 
-        assert await pay(stripe_client, intent_id) == "succeeded"
-        succeeded = await payment_event(stripe_client, intent_id, "payment_intent.succeeded")
-        await handle.signal(PaymentSagaWorkflow.stripe_event, succeeded)
+        await buyer_pays(stripe_client, handle, intent_id)
         result = await handle.result()
         await keep_history(handle, "failed_attempt_then_paid")
 

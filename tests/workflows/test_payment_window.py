@@ -14,19 +14,19 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
-from tests.support.buyer import pay
-from tests.support.edge_proxy import FOREVER, EdgeProxy, Fault
+from tests.support.edge_proxy import EdgeProxy, Fault
 from tests.support.factories import checkout_rows, make_auction
 from tests.support.polling import eventually
-from tests.support.stripe_events import payment_event
 from tests.workflows.conftest import (
     activities_run,
     buyer_fails_3d_secure,
+    buyer_pays,
     history_events,
     keep_history,
     new_task_queue,
     opened,
     opened_intent,
+    reported_processing,
     saga_worker,
     start_saga,
 )
@@ -74,9 +74,7 @@ async def test_the_buyer_gets_the_whole_window_after_a_stripe_outage(
         assert rows.payment.expires_at == status.expires_at
 
         intent_id = await opened_intent(handle)
-        assert await pay(stripe_client, intent_id) == "succeeded"
-        succeeded = await payment_event(stripe_client, intent_id, "payment_intent.succeeded")
-        await handle.signal(PaymentSagaWorkflow.stripe_event, succeeded)
+        await buyer_pays(stripe_client, handle, intent_id)
         result = await handle.result()
     assert result.phase is CheckoutPhase.SOLD
 
@@ -92,11 +90,7 @@ async def test_a_cancel_after_the_deadline_is_refused_and_the_expiry_stands(
         handle = await start_saga(time_skipping.client, worker, auction, timeout_seconds=60)
         intent_id = await opened_intent(handle)
         # At the deadline Stripe still reports a payment in flight: the checkout settles.
-        processing = Fault(
-            "GET", f"/v1/payment_intents/{intent_id}", rewrite={"status": "processing"}
-        )
-        processing.remaining = FOREVER
-        proxy.faults.append(processing)
+        processing = reported_processing(proxy, intent_id)
         await time_skipping.sleep(timedelta(minutes=2))
         status = await eventually(
             lambda: handle.query(PaymentSagaWorkflow.status),
@@ -181,9 +175,7 @@ async def test_a_restarted_saga_keeps_its_decline_count(
         assert status.payment_intent_id == intent_id
         assert status.attempts == 1
         assert status.failure_reason is not None
-        assert await pay(stripe_client, intent_id) == "succeeded"
-        succeeded = await payment_event(stripe_client, intent_id, "payment_intent.succeeded")
-        await restarted.signal(PaymentSagaWorkflow.stripe_event, succeeded)
+        await buyer_pays(stripe_client, restarted, intent_id)
         result = await restarted.result()
         await keep_history(restarted, "restarted_then_paid")
 

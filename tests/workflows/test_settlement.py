@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.checkout import ArtworkStatus, PaymentStatus
 from infra.db import SessionFactory
 from tests.support.buyer import pay
-from tests.support.edge_proxy import FOREVER, EdgeProxy, Fault
+from tests.support.edge_proxy import EdgeProxy
 from tests.support.factories import checkout_rows, make_auction
 from tests.support.polling import eventually
 from tests.workflows.conftest import (
@@ -24,18 +24,12 @@ from tests.workflows.conftest import (
     history_events,
     keep_history,
     opened_intent,
+    reported_processing,
     saga_worker,
     start_saga,
 )
 from workflows.payment_saga import PaymentSagaWorkflow
 from workflows.types import CancelCheckout, CheckoutPhase, CheckoutStatus, WindowClosed
-
-
-def reported_processing(proxy: EdgeProxy, intent_id: str) -> Fault:
-    fault = Fault("GET", f"/v1/payment_intents/{intent_id}", rewrite={"status": "processing"})
-    fault.remaining = FOREVER
-    proxy.faults.append(fault)
-    return fault
 
 
 async def recheck_timers(handle: WorkflowHandle[PaymentSagaWorkflow, CheckoutStatus]) -> list[int]:
