@@ -124,6 +124,7 @@ class StripePayments:
 
     async def _create(self, request: OpenPaymentIntent) -> stripe.PaymentIntent:
         key = payment_intent_idempotency_key(self._idempotency_prefix, request.workflow_id)
+        generation = _key_generation()
         metadata = {
             "workflow_id": request.workflow_id,
             "bid_id": str(request.bid_id),
@@ -143,9 +144,16 @@ class StripePayments:
                         "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
                         "metadata": metadata,
                     },
-                    options={"idempotency_key": key},
+                    options={"idempotency_key": f"{key}-{generation}" if generation else key},
                 )
             )
+        except stripe.APIError as failed:
+            if (failed.http_status or 0) >= 500:
+                # Stripe saves a 5xx its endpoint answered against the key, and answers every
+                # retry with it for a day: the next attempt sends a key of a new generation.
+                # (An intent this attempt did make is found by the key in its metadata first.)
+                activity.heartbeat(generation + 1)
+            raise
         except stripe.IdempotencyError:
             # Our key already made an intent, with other parameters (a saga restarted under
             # other fee settings after the first answer was lost): that intent is ours.
@@ -203,6 +211,12 @@ class StripePayments:
         async with self._sessions() as session, session.begin():
             row: Row[Any] = (await session.exec(statement)).one()
         return row
+
+
+def _key_generation() -> int:
+    """How many times Stripe answered this create with a 5xx, as earlier attempts recorded."""
+    details = activity.info().heartbeat_details
+    return int(details[0]) if details else 0
 
 
 def _seconds(request: OpenPaymentIntent) -> timedelta:

@@ -45,6 +45,9 @@ class Fault:
     forward_anyway: bool = False  # with answer_status: Stripe acted, but answered an error
     delay_seconds: float = 0.0  # hold the request this long first (Stripe slow)
     rewrite: dict[str, Any] | None = None  # fields replaced in the JSON answer
+    # Stripe's idempotency layer: the answer given is saved against the request's key, and
+    # every later request with that key gets it again, whatever `remaining` says.
+    saved_for_key: bool = False
     remaining: int = 1
 
     def matches(self, method: str, path: str) -> bool:
@@ -66,6 +69,7 @@ class EdgeProxy:
     upstream: str
     seen: list[Seen] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    saved_answers: dict[str, Fault] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
@@ -101,9 +105,14 @@ class EdgeProxy:
         self.seen.append(Seen(request.method, path, request.headers.get("Idempotency-Key")))
         # Read now: Stripe has the request even if the client gives up while it is held.
         payload = await request.read()
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and key in self.saved_answers:
+            return self._error(self.saved_answers[key])
         fault = next((f for f in self.faults if f.matches(request.method, path)), None)
         if fault is not None:
             fault.remaining -= 1
+            if fault.saved_for_key and key is not None:
+                self.saved_answers[key] = fault
             if fault.delay_seconds:
                 await asyncio.sleep(fault.delay_seconds)
             if fault.before_forwarding is not None:

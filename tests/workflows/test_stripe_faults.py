@@ -164,3 +164,35 @@ async def test_each_deployment_sends_keys_of_its_own(
     intent = await stripe_via_proxy.v1.payment_intents.retrieve_async(opened.payment_intent_id)
     assert intent.metadata["environment"] == "staging"
     assert intent.metadata["idempotency_key"] == create.idempotency_key
+
+
+async def test_a_create_stripe_answered_500_is_retried_under_a_key_of_its_own(
+    temporal_dev: WorkflowEnvironment,
+    sessions: SessionFactory,
+    proxy: EdgeProxy,
+    stripe_via_proxy: stripe.StripeClient,
+    stripe_client: stripe.StripeClient,
+) -> None:
+    """Stripe saves a 500 its endpoint answered against the idempotency key and answers every
+    retry with that key the same, for a day: the retry must send a new key. (On the dev
+    server: the attempt's count of such answers travels in its heartbeat details.)"""
+    proxy.faults.append(
+        Fault(
+            "POST",
+            "/v1/payment_intents",
+            path_suffix="/payment_intents",
+            answer_status=500,
+            saved_for_key=True,
+        )
+    )
+    auction = await make_auction(sessions, "350.00")
+    async with saga_worker(temporal_dev.client, sessions, stripe_via_proxy) as worker:
+        handle = await start_saga(temporal_dev.client, worker, auction)
+        intent_id = await opened_intent(handle)
+        await handle.terminate(reason="test over")
+
+    key = f"{saga_workflow_id(auction.bid_id)}-payment-intent"
+    creates = proxy.requests_to("POST", "/v1/payment_intents")
+    assert [seen.idempotency_key for seen in creates] == [key, f"{key}-1"]
+    intent = await stripe_client.v1.payment_intents.retrieve_async(intent_id)
+    assert intent.metadata["idempotency_key"] == key  # what a later lookup searches by
