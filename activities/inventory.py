@@ -104,8 +104,7 @@ class Inventory:
     async def recorded_payment_intent(self, bid: BidRef) -> RecordedIntent:
         """The intent recorded for this bid, if any: what a failed saga must settle."""
         async with self._sessions() as session:
-            payment = await _find_payment(session, bid.bid_id, lock=False)
-            return RecordedIntent(payment.stripe_payment_intent_id if payment else None)
+            return RecordedIntent(await recorded_intent_id(session, bid.bid_id))
 
 
 async def highest_active_bid(session: AsyncSession, artwork_id: int | None) -> Bid | None:
@@ -118,13 +117,17 @@ async def highest_active_bid(session: AsyncSession, artwork_id: int | None) -> B
     return (await session.exec(query)).first()
 
 
+async def recorded_intent_id(session: AsyncSession, bid_id: int) -> str | None:
+    """The PaymentIntent recorded for a bid: the one its checkout reuses, settles or sells."""
+    query = select(Payment.stripe_payment_intent_id).where(Payment.bid_id == bid_id)
+    return (await session.exec(query)).first()
+
+
 async def _lock_checkout(
     session: AsyncSession, checkout: SettleCheckout
 ) -> tuple[Artwork, Bid, Payment]:
     artwork, bid = await _lock_artwork_and_bid(session, checkout)
-    payment = await _find_payment(session, checkout.bid_id)
-    if payment is None:
-        raise _conflict(f"no payment recorded for bid {checkout.bid_id}")
+    payment = await _payment_for_bid(session, checkout.bid_id)
     _check_intent(payment, checkout)
     return artwork, bid, payment
 
@@ -145,9 +148,9 @@ def _check_intent(payment: Payment, checkout: SettleCheckout) -> None:
         raise _conflict(f"checkout of bid {checkout.bid_id} does not match its records")
 
 
-async def _find_payment(session: AsyncSession, bid_id: int, lock: bool = True) -> Payment | None:
-    query = select(Payment).where(Payment.bid_id == bid_id)
-    return (await session.exec(query.with_for_update() if lock else query)).first()
+async def _find_payment(session: AsyncSession, bid_id: int) -> Payment | None:
+    query = select(Payment).where(Payment.bid_id == bid_id).with_for_update()
+    return (await session.exec(query)).first()
 
 
 async def _payment_for_bid(session: AsyncSession, bid_id: int) -> Payment:

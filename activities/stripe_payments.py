@@ -11,7 +11,6 @@ import stripe
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
-from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -24,6 +23,7 @@ from activities.contracts import (
     payment_intent_idempotency_key,
 )
 from activities.intent_lookup import find_intent_by_idempotency_key
+from activities.inventory import recorded_intent_id
 from domain.checkout import IntentState, PaymentStatus, intent_state
 from domain.stripe_events import charge_id_of
 from infra.db import SessionFactory
@@ -94,7 +94,7 @@ class StripePayments:
     async def cancel_payment_intent(self, ref: PaymentIntentRef) -> IntentSnapshot:
         """Cancels an unpaid intent; when Stripe refuses, its current state is the answer."""
         try:
-            await self._intents.cancel_async(ref.payment_intent_id)
+            intent = await self._intents.cancel_async(ref.payment_intent_id)
         except stripe.InvalidRequestError as refusal:
             # Stripe refuses to cancel an intent that succeeded (or was canceled) meanwhile.
             # What happened is read from the intent itself, never from the error text.
@@ -108,8 +108,7 @@ class StripePayments:
                 "Cancel of %s refused: it is %s", ref.payment_intent_id, snapshot.stripe_status
             )
             return snapshot
-        # The cancel's answer does not carry the charge; one shape for every snapshot.
-        return await self._snapshot(ref.payment_intent_id)
+        return _snapshot_of(intent)
 
     async def _made_by_an_earlier_attempt(
         self, request: OpenPaymentIntent
@@ -171,19 +170,11 @@ class StripePayments:
         intent = await _refusals_are_final(
             self._intents.retrieve_async(payment_intent_id, params={"expand": ["latest_charge"]})
         )
-        fields = intent.to_dict()
-        return IntentSnapshot(
-            payment_intent_id=intent.id,
-            stripe_status=intent.status,
-            charge_id=charge_id_of(fields),
-            amount_minor=fields.get("amount"),
-            currency=fields.get("currency"),
-        )
+        return _snapshot_of(intent)
 
     async def _recorded_intent_id(self, bid_id: int) -> str | None:
         async with self._sessions() as session:
-            query = select(Payment.stripe_payment_intent_id).where(Payment.bid_id == bid_id)
-            return (await session.exec(query)).first()
+            return await recorded_intent_id(session, bid_id)
 
     async def _record(
         self, request: OpenPaymentIntent, intent_id: str, expires_at: datetime
@@ -211,6 +202,17 @@ class StripePayments:
         async with self._sessions() as session, session.begin():
             row: Row[Any] = (await session.exec(statement)).one()
         return row
+
+
+def _snapshot_of(intent: stripe.PaymentIntent) -> IntentSnapshot:
+    fields = intent.to_dict()
+    return IntentSnapshot(
+        payment_intent_id=intent.id,
+        stripe_status=intent.status,
+        charge_id=charge_id_of(fields),
+        amount_minor=fields.get("amount"),
+        currency=fields.get("currency"),
+    )
 
 
 def _key_generation() -> int:

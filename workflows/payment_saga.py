@@ -155,10 +155,11 @@ class PaymentSagaWorkflow(CheckoutSteps):
                 **ACTIVITY_OPTIONS,
             )
             self._status.payment_intent_id = recorded.payment_intent_id
+        paid, at_stripe = None, None
         if self._status.payment_intent_id is None:
-            await self._finish(None, at_stripe="no PaymentIntent was opened")
+            at_stripe = "no PaymentIntent was opened"
         elif failure.kind == PAYMENT_MISMATCH:
-            await self._finish(None, at_stripe=MISMATCH_TO_REFUND)
+            at_stripe = MISMATCH_TO_REFUND
         else:
             try:
                 paid = await self._settle()
@@ -166,12 +167,8 @@ class PaymentSagaWorkflow(CheckoutSteps):
                 unsettled = failure_of(error)
                 workflow.logger.error("Could not settle with Stripe: %s", unsettled.detail)
                 refund = unsettled.kind == PAYMENT_MISMATCH
-                await self._finish(
-                    None,
-                    at_stripe=MISMATCH_TO_REFUND if refund else f"Stripe: {unsettled.reason}",
-                )
-            else:
-                await self._finish(paid)
+                at_stripe = MISMATCH_TO_REFUND if refund else f"Stripe: {unsettled.reason}"
+        await self._finish(paid, at_stripe=at_stripe)
 
     def _request_cancel(self, request: CancelCheckout) -> None:
         if self._status.window_closed is not None or self._status.phase.is_final:
