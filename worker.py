@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from activities.inventory import Inventory
 from activities.stripe_payments import StripePayments
+from infra.announcer import Announcer
 from infra.db import SessionFactory, create_engine, session_factory
 from infra.settings import Settings, get_settings
 from infra.stripe_api import connect_stripe
@@ -26,8 +27,9 @@ def build_worker(
     client: Client, settings: Settings, sessions: SessionFactory, stripe_client: StripeClient
 ) -> Worker:
     """The worker with its activities bound to real clients, built once per process."""
-    inventory = Inventory(sessions)
-    payments = StripePayments(stripe_client, sessions, settings.idempotency_prefix)
+    announcer = Announcer(settings.mail_from)
+    inventory = Inventory(sessions, announcer)
+    payments = StripePayments(stripe_client, sessions, announcer, settings.idempotency_prefix)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,

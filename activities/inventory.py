@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, select
+from datetime import UTC, datetime
+
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -16,6 +18,7 @@ from activities.contracts import (
     ReserveArtwork,
     SettleCheckout,
 )
+from domain.announcements import ReopenReason, artwork_sold, bidding_reopened, payment_failed
 from domain.checkout import (
     ARTWORK_TRANSITIONS,
     BID_TRANSITIONS,
@@ -27,13 +30,16 @@ from domain.checkout import (
     TransitionRefused,
     plan_transition,
 )
+from infra.announcer import Announcer
 from infra.db import SessionFactory
+from infra.queries import checkout_facts, highest_active_bid, recorded_intent_id
 from infra.tables import Artwork, Bid, Payment
 
 
 class Inventory:
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, announcer: Announcer) -> None:
         self._sessions = sessions
+        self._announcer = announcer
 
     @activity.defn
     async def reserve_artwork(self, request: ReserveArtwork) -> Reservation:
@@ -60,6 +66,7 @@ class Inventory:
     async def record_decline(self, decline: RecordDecline) -> None:
         async with self._sessions() as session, session.begin():
             payment = await _payment_for_bid(session, decline.bid_id)
+            recorded = payment.payment_metadata.get("last_decline_event_id") == decline.event_id
             _move("payment", payment, PaymentStatus.FAILED, PAYMENT_TRANSITIONS)
             payment.failure_reason = decline.failure_reason[:500]
             # Absolute values, not increments: a retried activity writes the same row.
@@ -68,6 +75,19 @@ class Inventory:
                 "declines": decline.declines,
                 "last_decline_event_id": decline.event_id,
             }
+            if recorded:
+                return  # a retry of a decline that committed: announced then
+            facts = await checkout_facts(session, decline.bid_id)
+            await self._announcer.write(
+                session,
+                payment_failed(
+                    facts,
+                    reason=payment.failure_reason,
+                    attempts=decline.declines,
+                    stripe_event_id=decline.event_id,
+                    occurred_at=_now(),
+                ),
+            )
 
     @activity.defn
     async def complete_sale(self, sale: SettleCheckout) -> None:
@@ -76,7 +96,12 @@ class Inventory:
             _move("payment", payment, PaymentStatus.SUCCEEDED, PAYMENT_TRANSITIONS)
             payment.stripe_charge_id = sale.charge_id or payment.stripe_charge_id
             _move("bid", bid, BidStatus.PAID, BID_TRANSITIONS)
-            _move("artwork", artwork, ArtworkStatus.SOLD, ARTWORK_TRANSITIONS)
+            if not _move("artwork", artwork, ArtworkStatus.SOLD, ARTWORK_TRANSITIONS):
+                return  # a retry of a sale that committed: announced then
+            facts = await checkout_facts(session, sale.bid_id)
+            await self._announcer.write(
+                session, artwork_sold(facts, charge_id=payment.stripe_charge_id, occurred_at=_now())
+            )
 
     @activity.defn
     async def reopen_bidding(self, expiry: SettleCheckout) -> None:
@@ -98,29 +123,27 @@ class Inventory:
             if bid.status == BidStatus.ACTIVE:
                 return
             _move("bid", bid, BidStatus.UNPAID, BID_TRANSITIONS)
-            _move("artwork", artwork, ArtworkStatus.ACTIVE, ARTWORK_TRANSITIONS)
+            if not _move("artwork", artwork, ArtworkStatus.ACTIVE, ARTWORK_TRANSITIONS):
+                return  # a retry of a reopening that committed: announced then
+            highest = await highest_active_bid(session, artwork.id)
+            facts = await checkout_facts(session, expiry.bid_id)
+            expired = expiry.unpaid_status is PaymentStatus.EXPIRED
+            await self._announcer.write(
+                session,
+                bidding_reopened(
+                    facts,
+                    reason=ReopenReason.EXPIRED if expired else ReopenReason.CANCELED,
+                    detail=expiry.reason,
+                    highest_bid=None if highest is None else highest.amount,
+                    occurred_at=_now(),
+                ),
+            )
 
     @activity.defn
     async def recorded_payment_intent(self, bid: BidRef) -> RecordedIntent:
         """The intent recorded for this bid, if any: what a failed saga must settle."""
         async with self._sessions() as session:
             return RecordedIntent(await recorded_intent_id(session, bid.bid_id))
-
-
-async def highest_active_bid(session: AsyncSession, artwork_id: int | None) -> Bid | None:
-    query = (
-        select(Bid)
-        .where(Bid.artwork_id == artwork_id, Bid.status == BidStatus.ACTIVE)
-        .order_by(col(Bid.amount).desc(), col(Bid.id))
-        .limit(1)
-    )
-    return (await session.exec(query)).first()
-
-
-async def recorded_intent_id(session: AsyncSession, bid_id: int) -> str | None:
-    """The PaymentIntent recorded for a bid: the one its checkout reuses, settles or sells."""
-    query = select(Payment.stripe_payment_intent_id).where(Payment.bid_id == bid_id)
-    return (await session.exec(query)).first()
 
 
 async def _lock_checkout(
@@ -166,10 +189,17 @@ def _conflict(message: str) -> ApplicationError:
 
 def _move(
     kind: str, row: Artwork | Bid | Payment, target: S, allowed: dict[S, frozenset[S]]
-) -> None:
+) -> bool:
+    """Moves `row` to `target`; False when it already was there (a retried activity)."""
     current = type(target)(row.status)
     try:
-        if plan_transition(kind, current, target, allowed):
-            row.status = target.value
+        moved = plan_transition(kind, current, target, allowed)
     except TransitionRefused as refused:
         raise _conflict(str(refused)) from None
+    if moved:
+        row.status = target.value
+    return moved
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

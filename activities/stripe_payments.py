@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import stripe
-from sqlalchemy import func
+from sqlalchemy import func, literal_column
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from temporalio import activity
@@ -23,10 +23,12 @@ from activities.contracts import (
     payment_intent_idempotency_key,
 )
 from activities.intent_lookup import find_intent_by_idempotency_key
-from activities.inventory import recorded_intent_id
+from domain.announcements import payment_required
 from domain.checkout import IntentState, PaymentStatus, intent_state
 from domain.stripe_events import charge_id_of
+from infra.announcer import Announcer
 from infra.db import SessionFactory
+from infra.queries import checkout_facts, recorded_intent_id
 from infra.tables import Payment
 
 T = TypeVar("T")
@@ -43,10 +45,15 @@ LOOKUP_ATTEMPTS = 15
 
 class StripePayments:
     def __init__(
-        self, client: stripe.StripeClient, sessions: SessionFactory, idempotency_prefix: str = ""
+        self,
+        client: stripe.StripeClient,
+        sessions: SessionFactory,
+        announcer: Announcer,
+        idempotency_prefix: str = "",
     ) -> None:
         self._intents = client.v1.payment_intents
         self._sessions = sessions
+        self._announcer = announcer
         self._idempotency_prefix = idempotency_prefix
 
     @activity.defn
@@ -179,7 +186,7 @@ class StripePayments:
     async def _record(
         self, request: OpenPaymentIntent, intent_id: str, expires_at: datetime
     ) -> Row[Any]:
-        """Upserts the payment row and returns it.
+        """Upserts the payment row and returns it; the row's first write tells the winner.
 
         A row that exists keeps its intent and deadline: a saga restarted after a crash or an
         operator's termination must neither open a second intent nor extend the buyer's time.
@@ -198,9 +205,14 @@ class StripePayments:
         statement = upsert.on_conflict_do_update(
             index_elements=[table.c.bid_id],
             set_={"workflow_id": upsert.excluded.workflow_id, "updated_at": func.now()},
-        ).returning(table)
+        ).returning(table, (literal_column("xmax") == 0).label("inserted"))
         async with self._sessions() as session, session.begin():
             row: Row[Any] = (await session.exec(statement)).one()
+            if row.inserted:  # PostgreSQL's xmax is 0 for a row this statement inserted
+                facts = await checkout_facts(session, request.bid_id)
+                await self._announcer.write(
+                    session, payment_required(facts, occurred_at=datetime.now(UTC))
+                )
         return row
 
 

@@ -14,6 +14,7 @@ from api.errors import error_responses, install_error_handlers
 from api.routes import artworks, bids, payments, webhooks
 from api.sagas import CheckoutSagas
 from api.services import Services
+from infra.announcer import Announcer
 from infra.db import create_engine, session_factory
 from infra.settings import Settings, get_settings
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=resolved,
             sessions=session_factory(engine),
             sagas=CheckoutSagas(resolved),
+            announcer=Announcer(resolved.mail_from),
         )
         try:
             yield

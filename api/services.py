@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.sagas import CheckoutSagas
+from infra.announcer import Announcer
 from infra.db import SessionFactory
 from infra.settings import Settings
 
@@ -14,3 +15,4 @@ class Services:
     settings: Settings
     sessions: SessionFactory
     sagas: CheckoutSagas
+    announcer: Announcer

@@ -85,6 +85,25 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(
         default=None, description="When set, a token's `iss` must be it."
     )
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=1025, gt=0, lt=65536)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection to TLS.")
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    mail_from: str = Field(
+        default="Auction payments <payments@auction.localhost>",
+        description="The From header; its domain also names our Message-IDs.",
+    )
+    mail_retry_hours: float = Field(
+        default=24, gt=0, description="How long an email is retried before it is marked failed."
+    )
+    mail_retry_initial_seconds: float = Field(
+        default=30, gt=0, description="The first wait before retrying an email; it doubles."
+    )
+    public_base_url: str = Field(
+        default="http://localhost:8000", description="Where buyers reach the service: mail links."
+    )
     stripe_fee_percent: Decimal = Field(default=Decimal("2.9"), ge=0, lt=100)
     stripe_fee_fixed: Decimal = Field(default=Decimal("0.30"), ge=0)
 
@@ -96,7 +115,7 @@ class Settings(BaseSettings):
                 return "postgresql+asyncpg://" + url.removeprefix(prefix)
         return url
 
-    @field_validator("jwt_audience", "jwt_issuer")
+    @field_validator("jwt_audience", "jwt_issuer", "smtp_username", "smtp_password")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value if value and value.strip() else None

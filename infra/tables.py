@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     String,
     func,
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from domain.announcements import MailKind, MailStatus
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 
 SQLModel.metadata.naming_convention = {
@@ -182,5 +184,54 @@ class Payment(SQLModel, table=True):
     )
     workflow_id: str = Field(sa_column=Column(String(255), nullable=False, index=True))
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime | None = _created_at()
+    updated_at: datetime | None = _updated_at()
+
+
+class Notification(SQLModel, table=True):
+    """An email to send, queued by the transaction of the transition it reports.
+
+    `message_id` is derived from the transition, so a repeated transition finds its row.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        _status_check("status", MailStatus),
+        _status_check("kind", MailKind),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        # What the dispatcher asks for: the pending rows that are due.
+        Index(
+            "ix_notifications_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: int | None = _id()
+    kind: str = Field(sa_column=Column(String(40), nullable=False))
+    message_id: str = Field(sa_column=Column(String(255), nullable=False, unique=True))
+    recipient_id: int = _reference("users.id")
+    recipient_email: str = Field(sa_column=Column(String(320), nullable=False))
+    bid_id: int = _reference("bids.id")
+    artwork_id: int = Field(sa_column=Column(BigInteger, ForeignKey("artworks.id"), nullable=False))
+    context: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    )
+    status: str = Field(
+        default=MailStatus.PENDING.value,
+        sa_column=Column(String(20), nullable=False, server_default="pending", index=True),
+    )
+    attempts: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))
+    )
+    last_error: str | None = Field(default=None, sa_column=Column(String(1000)))
+    next_attempt_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     created_at: datetime | None = _created_at()
     updated_at: datetime | None = _updated_at()

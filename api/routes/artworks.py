@@ -10,7 +10,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.inventory import highest_active_bid
 from api.deps import ArtworkId, CallerDep, ServicesDep, SessionDep
 from api.errors import conflict, error_responses, forbidden, not_found
 from api.sagas import RESTART_FAILED_ONLY
@@ -18,6 +17,7 @@ from api.schemas import ArtworkCreate, ArtworkPublic, CloseResult
 from api.services import Services
 from domain.checkout import ArtworkStatus, BidStatus
 from domain.money import charge_for
+from infra.queries import highest_active_bid
 from infra.tables import Artwork, Bid, Payment
 from workflows.types import AwaitedStage, CheckoutPhase, PaymentSagaInput, saga_workflow_id
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from activities.inventory import highest_active_bid
 from api.deps import ArtworkId, CallerDep, ServicesDep, SessionDep
 from api.errors import conflict, error_responses, forbidden, not_found, unprocessable
 from api.schemas import BidCreate, BidPublic
+from domain.announcements import bid_placed
 from domain.checkout import ArtworkStatus
 from domain.money import charge_for
+from infra.queries import highest_active_bid
 from infra.tables import Artwork, Bid
 
 router = APIRouter(prefix="/api/artworks", tags=["bids"])
@@ -57,8 +58,17 @@ async def place_bid(
     assert artwork.id is not None
     bid = Bid(artwork_id=artwork.id, bidder_id=caller.id, amount=body.amount)
     session.add(bid)
-    await session.commit()
+    await session.flush()
     assert bid.id is not None and bid.created_at is not None
+    announcement = bid_placed(
+        bid_id=bid.id,
+        artwork_id=artwork.id,
+        amount=bid.amount,
+        currency=artwork.currency,
+        occurred_at=bid.created_at,
+    )
+    await services.announcer.write(session, announcement)
+    await session.commit()
     return BidPublic(
         id=bid.id,
         artwork_id=bid.artwork_id,

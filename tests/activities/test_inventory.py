@@ -18,7 +18,7 @@ from activities.inventory import Inventory
 from activities.stripe_payments import StripePayments
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
-from tests.support.activities import activity_env, open_request
+from tests.support.activities import TEST_ANNOUNCER, activity_env, open_request
 from tests.support.factories import Auction, checkout_rows, make_auction
 
 
@@ -28,11 +28,12 @@ async def reserved_and_opened(
     auction = await make_auction(sessions, price)
     env = activity_env()
     reservation = await env.run(
-        Inventory(sessions).reserve_artwork, ReserveArtwork(auction.artwork_id, auction.bid_id)
+        Inventory(sessions, TEST_ANNOUNCER).reserve_artwork,
+        ReserveArtwork(auction.artwork_id, auction.bid_id),
     )
     assert reservation.reserved
     opened = await env.run(
-        StripePayments(stripe_client, sessions).open_payment_intent,
+        StripePayments(stripe_client, sessions, TEST_ANNOUNCER).open_payment_intent,
         open_request(auction),
     )
     return auction, opened.payment_intent_id
@@ -40,7 +41,7 @@ async def reserved_and_opened(
 
 async def test_reserving_twice_is_one_reservation(sessions: SessionFactory) -> None:
     auction = await make_auction(sessions)
-    reserve = Inventory(sessions).reserve_artwork
+    reserve = Inventory(sessions, TEST_ANNOUNCER).reserve_artwork
     request = ReserveArtwork(auction.artwork_id, auction.bid_id)
     first = await activity_env().run(reserve, request)
     second = await activity_env().run(reserve, request)
@@ -55,7 +56,7 @@ async def test_opening_twice_reuses_the_recorded_intent(
     auction, intent_id = await reserved_and_opened(sessions, stripe_client)
     rows = await checkout_rows(sessions, auction)
     again = await activity_env().run(
-        StripePayments(stripe_client, sessions).open_payment_intent,
+        StripePayments(stripe_client, sessions, TEST_ANNOUNCER).open_payment_intent,
         open_request(auction, window_seconds=5 * 3600),
     )
     assert again.payment_intent_id == intent_id
@@ -68,7 +69,7 @@ async def test_a_sale_recorded_twice_is_one_sale(
 ) -> None:
     auction, intent_id = await reserved_and_opened(sessions, stripe_client)
     sale = SettleCheckout(auction.bid_id, auction.artwork_id, intent_id, charge_id="ch_test")
-    complete = Inventory(sessions).complete_sale
+    complete = Inventory(sessions, TEST_ANNOUNCER).complete_sale
     await activity_env().run(complete, sale)
     first = await checkout_rows(sessions, auction)
     await activity_env().run(complete, sale)
@@ -82,7 +83,7 @@ async def test_a_late_expiry_never_undoes_a_sale(
     sessions: SessionFactory, stripe_client: stripe.StripeClient
 ) -> None:
     auction, intent_id = await reserved_and_opened(sessions, stripe_client)
-    inventory = Inventory(sessions)
+    inventory = Inventory(sessions, TEST_ANNOUNCER)
     settle = SettleCheckout(auction.bid_id, auction.artwork_id, intent_id, charge_id="ch_1")
     await activity_env().run(inventory.complete_sale, settle)
     with pytest.raises(ApplicationError) as refused:
@@ -99,7 +100,7 @@ async def test_a_decline_recorded_twice_counts_once(
     auction, _ = await reserved_and_opened(sessions, stripe_client)
     decline = RecordDecline(auction.bid_id, "card_declined", declines=1, event_id="evt_1")
     for _ in range(2):
-        await activity_env().run(Inventory(sessions).record_decline, decline)
+        await activity_env().run(Inventory(sessions, TEST_ANNOUNCER).record_decline, decline)
     rows = await checkout_rows(sessions, auction)
     assert rows.payment.status == PaymentStatus.FAILED
     assert rows.payment.payment_metadata == {"declines": 1, "last_decline_event_id": "evt_1"}
@@ -108,7 +109,7 @@ async def test_a_decline_recorded_twice_counts_once(
 async def test_stripe_refusing_a_request_is_not_retried(
     sessions: SessionFactory, stripe_client: stripe.StripeClient
 ) -> None:
-    retrieve = StripePayments(stripe_client, sessions).retrieve_payment_intent
+    retrieve = StripePayments(stripe_client, sessions, TEST_ANNOUNCER).retrieve_payment_intent
     with pytest.raises(ApplicationError) as refused:
         await activity_env().run(retrieve, PaymentIntentRef("pi_does_not_exist"))
     assert refused.value.type == STRIPE_REQUEST_REFUSED

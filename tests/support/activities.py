@@ -9,8 +9,12 @@ from decimal import Decimal
 from temporalio.testing import ActivityEnvironment
 
 from activities.contracts import OpenPaymentIntent
+from infra.announcer import Announcer
 from tests.support.factories import Auction
 from workflows.types import saga_workflow_id
+
+# What the worker builds from MAIL_FROM; tests name their own domain.
+TEST_ANNOUNCER = Announcer("Auction tests <payments@tests.example>")
 
 
 def activity_env(attempt: int = 1) -> ActivityEnvironment:

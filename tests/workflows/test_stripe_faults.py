@@ -11,7 +11,7 @@ from activities.stripe_payments import StripePayments
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
 from infra.tables import Payment
-from tests.support.activities import activity_env, open_request
+from tests.support.activities import TEST_ANNOUNCER, activity_env, open_request
 from tests.support.buyer import pay
 from tests.support.edge_proxy import EdgeProxy, Fault
 from tests.support.factories import checkout_rows, make_auction
@@ -121,7 +121,7 @@ async def test_two_attempts_racing_keep_one_intent_and_cancel_the_other(
 
     async def earlier_attempt_lands(_: str) -> None:
         opened = await activity_env().run(
-            StripePayments(stripe_client, sessions).open_payment_intent, request
+            StripePayments(stripe_client, sessions, TEST_ANNOUNCER).open_payment_intent, request
         )
         first_attempt.append(opened.payment_intent_id)
 
@@ -129,7 +129,7 @@ async def test_two_attempts_racing_keep_one_intent_and_cancel_the_other(
         Fault("POST", "/v1/payment_intents", before_forwarding=earlier_attempt_lands)
     )
     retry = await activity_env().run(
-        StripePayments(stripe_via_proxy, sessions).open_payment_intent, request
+        StripePayments(stripe_via_proxy, sessions, TEST_ANNOUNCER).open_payment_intent, request
     )
 
     assert retry.payment_intent_id == first_attempt[0]
@@ -155,7 +155,7 @@ async def test_each_deployment_sends_keys_of_its_own(
     request = open_request(auction)
     opened = await activity_env().run(
         StripePayments(
-            stripe_via_proxy, sessions, idempotency_prefix="staging"
+            stripe_via_proxy, sessions, TEST_ANNOUNCER, idempotency_prefix="staging"
         ).open_payment_intent,
         request,
     )

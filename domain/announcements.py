@@ -1,0 +1,297 @@
+"""What a checkout's transitions tell people: live events for clients, emails for the parties.
+
+Each transition yields one `Announcement`. The transaction that makes the transition also
+writes its announcement (events published at commit, emails queued as rows), so a client
+hears of a change if and only if it committed, and a retried transition announces nothing new:
+every event and email is named after the transition that caused it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from domain.money import CENT
+
+Scalar = str | int | None
+
+
+class LiveEventName(StrEnum):
+    BID_PLACED = "bid_placed"
+    PAYMENT_REQUIRED = "payment_required"
+    PAYMENT_FAILED = "payment_failed"
+    ARTWORK_SOLD = "artwork_sold"
+    BIDDING_REOPENED = "bidding_reopened"
+
+
+class MailKind(StrEnum):
+    PAYMENT_REQUIRED = "payment_required"
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_RECEIPT = "payment_receipt"
+    ARTWORK_SOLD = "artwork_sold"
+    PAYMENT_EXPIRED = "payment_expired"
+    CHECKOUT_CANCELED = "checkout_canceled"
+    BIDDING_REOPENED = "bidding_reopened"
+
+
+class MailStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # given up after MAIL_RETRY_HOURS
+
+
+class ReopenReason(StrEnum):
+    EXPIRED = "expired"
+    CANCELED = "canceled"
+
+
+def money(amount: Decimal) -> str:
+    """Money on the wire: a decimal string with two places, as the REST API shows it."""
+    return str(amount.quantize(CENT))
+
+
+@dataclass(frozen=True)
+class Party:
+    user_id: int
+    email: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckoutFacts:
+    """Who and what a checkout is about, as its transaction reads them."""
+
+    bid_id: int
+    artwork_id: int
+    artwork_title: str
+    currency: str
+    hammer_price: Decimal
+    buyer: Party
+    seller: Party
+    fee_amount: Decimal | None = None
+    amount: Decimal | None = None
+    expires_at: datetime | None = None
+
+    def prices(self) -> dict[str, Scalar]:
+        fee = self.fee_amount if self.fee_amount is not None else Decimal(0)
+        return {
+            "hammer_price": money(self.hammer_price),
+            "fee_amount": money(fee),
+            "amount": money(self.amount if self.amount is not None else self.hammer_price + fee),
+            "currency": self.currency,
+        }
+
+    def mail_context(self) -> dict[str, Scalar]:
+        return {
+            "bid_id": self.bid_id,
+            "artwork_id": self.artwork_id,
+            "artwork_title": self.artwork_title,
+            "expires_at": _iso(self.expires_at),
+            **self.prices(),
+        }
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """One Socket.IO event: sent to the named users' rooms, and the artwork's watchers'."""
+
+    name: LiveEventName
+    event_id: str
+    artwork_id: int
+    occurred_at: datetime
+    users: tuple[int, ...]
+    to_watchers: bool
+    fields: Mapping[str, Scalar] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Scalar]:
+        return {
+            "event_id": self.event_id,
+            "occurred_at": _iso(self.occurred_at),
+            "artwork_id": self.artwork_id,
+            **self.fields,
+        }
+
+    def to_wire(self) -> str:
+        """The NOTIFY payload (PostgreSQL allows 8000 bytes; ours stay far below)."""
+        return json.dumps(
+            {
+                "name": self.name.value,
+                "users": list(self.users),
+                "to_watchers": self.to_watchers,
+                "payload": self.payload(),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_wire(cls, text: str) -> LiveEvent:
+        raw = json.loads(text)
+        payload = dict(raw["payload"])
+        event_id, occurred_at = payload.pop("event_id"), payload.pop("occurred_at")
+        artwork_id = payload.pop("artwork_id")
+        return cls(
+            name=LiveEventName(raw["name"]),
+            event_id=str(event_id),
+            artwork_id=int(artwork_id),
+            occurred_at=datetime.fromisoformat(str(occurred_at)),
+            users=tuple(int(user) for user in raw["users"]),
+            to_watchers=bool(raw["to_watchers"]),
+            fields=payload,
+        )
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One email to queue: its `Message-ID` is derived from the transition, so a repeat of
+    the transition (a retried activity, a restarted saga) finds the row it already wrote."""
+
+    kind: MailKind
+    transition: str
+    recipient: Party
+    bid_id: int
+    artwork_id: int
+    context: Mapping[str, Scalar]
+
+    def message_id(self, domain: str) -> str:
+        return f"<{self.kind.value}.{self.transition}.u{self.recipient.user_id}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Announcement:
+    events: tuple[LiveEvent, ...] = ()
+    mails: tuple[Mail, ...] = ()
+
+
+def bid_placed(
+    *,
+    bid_id: int,
+    artwork_id: int,
+    amount: Decimal,
+    currency: str,
+    occurred_at: datetime,
+) -> Announcement:
+    event = LiveEvent(
+        LiveEventName.BID_PLACED,
+        f"bid_placed:{bid_id}",
+        artwork_id,
+        occurred_at,
+        users=(),
+        to_watchers=True,
+        fields={"bid_id": bid_id, "amount": money(amount), "currency": currency},
+    )
+    return Announcement(events=(event,))
+
+
+def payment_required(facts: CheckoutFacts, occurred_at: datetime) -> Announcement:
+    event = LiveEvent(
+        LiveEventName.PAYMENT_REQUIRED,
+        f"payment_required:{facts.bid_id}",
+        facts.artwork_id,
+        occurred_at,
+        users=(facts.buyer.user_id,),
+        to_watchers=True,
+        fields={"bid_id": facts.bid_id, **facts.prices(), "expires_at": _iso(facts.expires_at)},
+    )
+    mail = _mail(MailKind.PAYMENT_REQUIRED, f"bid-{facts.bid_id}", facts.buyer, facts)
+    return Announcement(events=(event,), mails=(mail,))
+
+
+def payment_failed(
+    facts: CheckoutFacts, *, reason: str, attempts: int, stripe_event_id: str, occurred_at: datetime
+) -> Announcement:
+    event = LiveEvent(
+        LiveEventName.PAYMENT_FAILED,
+        f"payment_failed:{facts.bid_id}:{stripe_event_id}",
+        facts.artwork_id,
+        occurred_at,
+        users=(facts.buyer.user_id,),
+        to_watchers=False,
+        fields={
+            "bid_id": facts.bid_id,
+            "reason": reason,
+            "attempts": attempts,
+            "expires_at": _iso(facts.expires_at),
+        },
+    )
+    transition = f"bid-{facts.bid_id}-decline-{stripe_event_id}"
+    mail = _mail(MailKind.PAYMENT_FAILED, transition, facts.buyer, facts, reason=reason)
+    return Announcement(events=(event,), mails=(mail,))
+
+
+def artwork_sold(
+    facts: CheckoutFacts, *, charge_id: str | None, occurred_at: datetime
+) -> Announcement:
+    event = LiveEvent(
+        LiveEventName.ARTWORK_SOLD,
+        f"artwork_sold:{facts.bid_id}",
+        facts.artwork_id,
+        occurred_at,
+        users=(facts.buyer.user_id, facts.seller.user_id),
+        to_watchers=True,
+        fields={
+            "bid_id": facts.bid_id,
+            "hammer_price": money(facts.hammer_price),
+            "currency": facts.currency,
+        },
+    )
+    transition = f"bid-{facts.bid_id}"
+    # The buyer paid the processing fee on top: the seller keeps the whole hammer price.
+    receipt = _mail(MailKind.PAYMENT_RECEIPT, transition, facts.buyer, facts, charge_id=charge_id)
+    sold = _mail(
+        MailKind.ARTWORK_SOLD, transition, facts.seller, facts, net=money(facts.hammer_price)
+    )
+    return Announcement(events=(event,), mails=(receipt, sold))
+
+
+def bidding_reopened(
+    facts: CheckoutFacts,
+    *,
+    reason: ReopenReason,
+    detail: str | None,
+    highest_bid: Decimal | None,
+    occurred_at: datetime,
+) -> Announcement:
+    event = LiveEvent(
+        LiveEventName.BIDDING_REOPENED,
+        f"bidding_reopened:{facts.bid_id}",
+        facts.artwork_id,
+        occurred_at,
+        users=(facts.buyer.user_id, facts.seller.user_id),
+        to_watchers=True,
+        fields={
+            "bid_id": facts.bid_id,
+            "reason": reason.value,
+            "highest_bid": None if highest_bid is None else money(highest_bid),
+        },
+    )
+    transition = f"bid-{facts.bid_id}"
+    to_buyer = (
+        MailKind.PAYMENT_EXPIRED if reason is ReopenReason.EXPIRED else MailKind.CHECKOUT_CANCELED
+    )
+    mails = (
+        _mail(to_buyer, transition, facts.buyer, facts, reason=reason.value, detail=detail),
+        _mail(
+            MailKind.BIDDING_REOPENED,
+            transition,
+            facts.seller,
+            facts,
+            reason=reason.value,
+            detail=detail,
+        ),
+    )
+    return Announcement(events=(event,), mails=mails)
+
+
+def _mail(
+    kind: MailKind, transition: str, recipient: Party, facts: CheckoutFacts, **extra: Scalar
+) -> Mail:
+    context = {**facts.mail_context(), "recipient_name": recipient.name, **extra}
+    return Mail(kind, transition, recipient, facts.bid_id, facts.artwork_id, context)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
