@@ -209,6 +209,10 @@ def start(stack: Stack, ports: dict[str, int]) -> dict[str, str]:
         "STRIPE_SECRET_KEY": str(Settings.model_fields["stripe_secret_key"].default),
         "STRIPE_WEBHOOK_SECRET": webhook_secret,
         "JWT_SECRET": dev_jwt_secret(),
+        # The worker mails through the sink; links in the mails lead to this API.
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(ports["smtp"]),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['api']}",
     }
     started = stack.begin("worker", LOGS / "worker.log")
     stack.add_service("worker", start_worker(REPO, env, LOGS))
