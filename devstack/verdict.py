@@ -10,7 +10,10 @@ database, Stripe and Temporal tell the same story about it:
   `canceled` accordingly, the artwork back on sale.
 
 In both, any other PaymentIntent opened for the bid must be canceled: an open one could still
-be paid, a succeeded one is money taken twice. A checkout still waiting is `undecided`; any
+be paid, a succeeded one is money taken twice. And the parties were told, once: the emails
+queued for the checkout are exactly those of its outcome (the winner's request to pay, then
+the receipt and the seller's notice of sale; or the winner's expiry or cancellation notice and
+the seller's notice that bidding reopened), with no kind twice. A checkout still waiting is `undecided`; any
 other combination is `broken`. Reading the three views is separate from judging them, so a
 whole load run is judged from one listing of Stripe and one query of the database.
 """
@@ -32,7 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.money import to_minor_units
 from domain.stripe_events import charge_id_of
 from infra.db import SessionFactory
-from infra.tables import Artwork, Bid, Payment
+from infra.tables import Artwork, Bid, Notification, Payment
 from workflows.payment_saga import PaymentSagaWorkflow
 from workflows.types import saga_workflow_id
 
@@ -58,6 +61,8 @@ class CheckoutRows:
     payment_intent_id: str | None = None
     charge_id: str | None = None
     failure_reason: str | None = None
+    # The kinds of the emails queued for the checkout, one entry per row; None when not read.
+    mails: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +118,15 @@ async def read_rows(sessions: SessionFactory, bid_ids: Iterable[int]) -> dict[in
         .outerjoin(Payment, col(Payment.bid_id) == Bid.id)
         .where(col(Bid.id).in_(ids))
     )
+    mails_query = select(Notification.bid_id, Notification.kind).where(
+        col(Notification.bid_id).in_(ids)
+    )
     async with sessions() as session:
         found = (await session.exec(query)).all()
+        queued = (await session.exec(mails_query)).all()
+    mails: dict[int, list[str]] = {}
+    for bid_id, kind in queued:
+        mails.setdefault(bid_id, []).append(kind)
     rows = {}
     for bid, artwork, payment in found:
         assert bid.id is not None and artwork.id is not None
@@ -129,6 +141,7 @@ async def read_rows(sessions: SessionFactory, bid_ids: Iterable[int]) -> dict[in
             payment_intent_id=payment.stripe_payment_intent_id if payment else None,
             charge_id=payment.stripe_charge_id if payment else None,
             failure_reason=payment.failure_reason if payment else None,
+            mails=tuple(sorted(mails.get(bid.id, []))),
         )
     return rows
 
@@ -222,6 +235,7 @@ def judge(
         )
     elif verdict.outcome is Outcome.UNDECIDED and saga is not None and saga.status != "RUNNING":
         problems.append(f"still waiting for a payment, but its saga is {saga.status}")
+    problems += _mail_problems(rows, verdict.outcome)
     for other in opened_for_bid:
         status = intents[other].get("status")
         if other != rows.payment_intent_id and status != "canceled":
@@ -261,6 +275,24 @@ def _sale_problems(rows: CheckoutRows, intent: Mapping[str, Any] | None) -> list
     if charge is not None and rows.charge_id != charge:
         problems.append(f"recorded charge {rows.charge_id}, Stripe's is {charge}")
     return problems
+
+
+# The emails each outcome queues, besides the winner's declines (any number, once each).
+_MAILS_OF = {
+    "sold": ("artwork_sold", "payment_receipt", "payment_required"),
+    "expired": ("bidding_reopened", "payment_expired", "payment_required"),
+    "canceled": ("bidding_reopened", "checkout_canceled", "payment_required"),
+}
+
+
+def _mail_problems(rows: CheckoutRows, outcome: Outcome) -> list[str]:
+    if rows.mails is None or outcome not in (Outcome.SOLD, Outcome.REOPENED):
+        return []
+    key = "sold" if outcome is Outcome.SOLD else str(rows.payment_status)
+    queued = tuple(kind for kind in rows.mails if kind != "payment_failed")
+    if queued != _MAILS_OF[key]:
+        return [f"emails queued {list(queued)}, expected {list(_MAILS_OF[key])} once each"]
+    return []
 
 
 def _saga_problems(saga: SagaView | None, phases: set[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -127,3 +128,27 @@ def test_rows_the_promise_excludes_are_broken() -> None:
     half_sold = CheckoutRows(BID, 3, "sold", "won", "pending", payment_intent_id="pi_paid")
     verdict = judge(BID, half_sold, intents(intent("succeeded")), SagaView("COMPLETED", "sold"))
     assert verdict.outcome is Outcome.BROKEN and not verdict.ok
+
+
+def test_the_emails_of_the_outcome_queued_once_each_are_fine() -> None:
+    told = dataclasses.replace(
+        SOLD_ROWS,
+        mails=("artwork_sold", "payment_failed", "payment_receipt", "payment_required"),
+    )
+    assert judge(BID, told, intents(intent("succeeded")), SagaView("COMPLETED", "sold")).ok
+    told = dataclasses.replace(
+        REOPENED_ROWS, mails=("bidding_reopened", "payment_expired", "payment_required")
+    )
+    assert judge(BID, told, intents(intent("canceled")), SagaView("COMPLETED", "reopened")).ok
+
+
+def test_an_email_missing_or_of_another_outcome_is_a_problem() -> None:
+    untold = dataclasses.replace(SOLD_ROWS, mails=("payment_required",))
+    verdict = judge(BID, untold, intents(intent("succeeded")), SagaView("COMPLETED", "sold"))
+    assert not verdict.ok
+    assert "emails queued" in verdict.problems[0]
+    mixed = dataclasses.replace(
+        REOPENED_ROWS,
+        mails=("bidding_reopened", "payment_expired", "payment_receipt", "payment_required"),
+    )
+    assert not judge(BID, mixed, intents(intent("canceled")), SagaView("COMPLETED", "reopened")).ok
