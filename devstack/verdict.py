@@ -13,9 +13,11 @@ In both, any other PaymentIntent opened for the bid must be canceled: an open on
 be paid, a succeeded one is money taken twice. And the parties were told, once: the emails
 queued for the checkout are exactly those of its outcome (the winner's request to pay, then
 the receipt and the seller's notice of sale; or the winner's expiry or cancellation notice and
-the seller's notice that bidding reopened), with no kind twice. A checkout still waiting is `undecided`; any
-other combination is `broken`. Reading the three views is separate from judging them, so a
-whole load run is judged from one listing of Stripe and one query of the database.
+the seller's notice that bidding reopened), with no kind twice.
+
+A checkout still waiting is `undecided`; any other combination is `broken`. Reading the three
+views is separate from judging them, so a whole load run is judged from one listing of Stripe
+and one query of the database.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from email.utils import parseaddr
 from enum import StrEnum
 
 from domain.money import CENT
@@ -52,6 +53,15 @@ class ReopenReason(StrEnum):
 def money(amount: Decimal) -> str:
     """Money on the wire: a decimal string with two places, as the REST API shows it."""
     return str(amount.quantize(CENT))
+
+
+def mail_domain(mail_from: str) -> str:
+    """The domain our Message-IDs are named in: the sender's (MAIL_FROM's)."""
+    address = parseaddr(mail_from)[1]
+    local, _, domain = address.rpartition("@")
+    if not local or not domain or "." not in domain.strip("."):
+        raise ValueError(f"{mail_from!r} names no address with a domain")
+    return domain
 
 
 @dataclass(frozen=True)

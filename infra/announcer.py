@@ -8,28 +8,17 @@ a second `NOTIFY` wakes the mail dispatchers.
 
 from __future__ import annotations
 
-from email.utils import parseaddr
-
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from domain.announcements import Announcement
+from domain.announcements import Announcement, mail_domain
 from infra.tables import Notification
 
 LIVE_EVENTS_CHANNEL = "auction_events"
 MAIL_CHANNEL = "auction_mail"
 
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
-
-
-def mail_domain(mail_from: str) -> str:
-    """The domain our Message-IDs are named in: MAIL_FROM's."""
-    address = parseaddr(mail_from)[1]
-    domain = address.rpartition("@")[2]
-    if not domain or "@" not in address:
-        raise ValueError(f"MAIL_FROM has no address with a domain: {mail_from!r}")
-    return domain
 
 
 class Announcer:

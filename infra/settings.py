@@ -9,7 +9,11 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.announcements import mail_domain
 from domain.money import FeeSchedule
+
+DEVELOPMENT_MAIL_FROM = "Auction payments <payments@auction.localhost>"
+DEVELOPMENT_BASE_URL = "http://localhost:8000"
 
 # Secrets that only make sense on a laptop; refused when ENVIRONMENT=production.
 DEVELOPMENT_SECRETS = frozenset(
@@ -92,7 +96,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection to TLS.")
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     mail_from: str = Field(
-        default="Auction payments <payments@auction.localhost>",
+        default=DEVELOPMENT_MAIL_FROM,
         description="The From header; its domain also names our Message-IDs.",
     )
     mail_retry_hours: float = Field(
@@ -102,7 +106,7 @@ class Settings(BaseSettings):
         default=30, gt=0, description="The first wait before retrying an email; it doubles."
     )
     public_base_url: str = Field(
-        default="http://localhost:8000", description="Where buyers reach the service: mail links."
+        default=DEVELOPMENT_BASE_URL, description="Where buyers reach the service: mail links."
     )
     stripe_fee_percent: Decimal = Field(default=Decimal("2.9"), ge=0, lt=100)
     stripe_fee_fixed: Decimal = Field(default=Decimal("0.30"), ge=0)
@@ -114,6 +118,19 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url.removeprefix(prefix)
         return url
+
+    @field_validator("mail_from")
+    @classmethod
+    def _names_a_sender(cls, mail_from: str) -> str:
+        mail_domain(mail_from)
+        return mail_from
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url.rstrip("/")
 
     @field_validator("jwt_audience", "jwt_issuer", "smtp_username", "smtp_password")
     @classmethod
@@ -141,6 +158,15 @@ class Settings(BaseSettings):
                 "IDEMPOTENCY_PREFIX must be set in production, unique among the deployments "
                 "that share this Stripe account"
             )
+
+    def refuse_development_mail(self) -> None:
+        """In production, stops the mail sender while its sender and links are the laptop's."""
+        if self.environment is not Environment.PRODUCTION:
+            return
+        if self.mail_from == DEVELOPMENT_MAIL_FROM:
+            raise ValueError("MAIL_FROM must be set in production: the sender of every email")
+        if self.public_base_url == DEVELOPMENT_BASE_URL:
+            raise ValueError("PUBLIC_BASE_URL must be set in production: the links in emails")
 
     @property
     def fee_schedule(self) -> FeeSchedule:

@@ -90,3 +90,35 @@ def test_production_wants_a_key_as_long_as_the_algorithms_hash() -> None:
     Settings(
         environment=Environment.PRODUCTION, jwt_algorithm="HS512", jwt_secret="k" * 64
     ).refuse_development_secrets("jwt_secret")
+
+
+def test_the_sender_must_name_an_address_with_a_domain() -> None:
+    assert Settings(mail_from="Auction <pay@auction.example>").mail_from
+    for bad in ("nobody", "Auction <pay@>", "<@auction.example>", "pay@localhost"):
+        with pytest.raises(ValueError, match="mail_from"):
+            Settings(mail_from=bad)
+
+
+def test_production_mails_from_its_own_sender_with_its_own_links() -> None:
+    settings = Settings(environment=Environment.PRODUCTION)
+    with pytest.raises(ValueError, match="MAIL_FROM"):
+        settings.refuse_development_mail()
+    settings = Settings(
+        environment=Environment.PRODUCTION, mail_from="Auction <pay@auction.example>"
+    )
+    with pytest.raises(ValueError, match="PUBLIC_BASE_URL"):
+        settings.refuse_development_mail()
+    Settings(
+        environment=Environment.PRODUCTION,
+        mail_from="Auction <pay@auction.example>",
+        public_base_url="https://auction.example/",
+    ).refuse_development_mail()
+    Settings().refuse_development_mail()  # a laptop mails to its sink from the defaults
+
+
+def test_links_lead_somewhere_over_http() -> None:
+    assert Settings(public_base_url="https://auction.example/").public_base_url == (
+        "https://auction.example"
+    )
+    with pytest.raises(ValueError, match="public_base_url"):
+        Settings(public_base_url="auction.example")
