@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import mailbox
 import sys
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from devstack.processes import (
     start_api,
     start_localstripe,
     start_postgres,
+    start_smtp_sink,
     start_temporal,
     start_worker,
 )
@@ -34,7 +36,7 @@ from infra.settings import Environment, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 # The order parts start in; they stop in the reverse one.
-PARTS = ("temporal", "localstripe", "worker", "api")
+PARTS = ("temporal", "localstripe", "smtp", "worker", "api")
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,11 @@ class ClusterPorts:
     temporal_ui: int
     localstripe: int
     api: int
+    smtp: int
 
     @classmethod
     def pick(cls) -> ClusterPorts:
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
 
 
 class Cluster:
@@ -99,6 +102,17 @@ class Cluster:
     def temporal_db(self) -> Path:
         return self.root / "temporal" / "temporal.db"
 
+    @property
+    def mailbox(self) -> Path:
+        """The maildir the SMTP sink delivers every message to."""
+        return self.root / "mailbox"
+
+    def delivered_message_ids(self) -> list[str]:
+        """The Message-ID of every email the sink received, repeats included."""
+        if not self.mailbox.exists():
+            return []
+        return [str(message["Message-ID"]) for message in mailbox.Maildir(self.mailbox)]
+
     def log_of(self, part: str) -> Path:
         return self.logs / f"{part}.log"
 
@@ -134,6 +148,9 @@ class Cluster:
             "JWT_SECRET": self.jwt_secret,
             "PAYMENT_TIMEOUT_SECONDS": str(self.options.payment_timeout_seconds),
             "STRIPE_TIMEOUT_SECONDS": str(self.options.stripe_timeout_seconds),
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.ports.smtp),
+            "PUBLIC_BASE_URL": self.api_url,
         }
 
     # The whole cluster.
@@ -190,6 +207,8 @@ class Cluster:
             register_stripe_webhook(
                 service.url, f"{self.api_url}/api/payments/webhook", self.webhook_secret
             )
+        elif part == "smtp":
+            service = start_smtp_sink(self.ports.smtp, self.logs, mailbox=self.mailbox)
         elif part == "worker":
             service = start_worker(REPO, self.env_for("worker"), self.logs, settle_seconds=0.5)
         elif part == "api":

@@ -203,19 +203,16 @@ def start_temporal(
     return ready_or_stopped(service, wait)
 
 
-def start_smtp_sink(port: int, log_dir: Path | None = None) -> Service:
+def start_smtp_sink(
+    port: int, log_dir: Path | None = None, *, mailbox: Path | None = None
+) -> Service:
+    """aiosmtpd accepting everything: printed to its log, or kept in a maildir to read back."""
+    handler = ["aiosmtpd.handlers.Debugging"]
+    if mailbox is not None:
+        handler = ["aiosmtpd.handlers.Mailbox", str(mailbox)]
     service = spawn(
         "smtp",
-        [
-            sys.executable,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            f"127.0.0.1:{port}",
-            "-c",
-            "aiosmtpd.handlers.Debugging",
-        ],
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", *handler],
         f"smtp://127.0.0.1:{port}",
         log_dir,
     )
