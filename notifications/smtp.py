@@ -8,6 +8,7 @@ SMTP_TIMEOUT_SECONDS, which is what the dispatcher's lease is sized on.
 from __future__ import annotations
 
 import asyncio
+from email import policy
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -35,12 +36,14 @@ class SmtpSender:
 
     async def send(self, message: EmailMessage, recipient: str) -> None:
         settings = self._settings
+        international = not (self._sender + recipient).isascii()
         try:
             async with asyncio.timeout(settings.smtp_timeout_seconds):
                 await aiosmtplib.send(
-                    message,
+                    wire_bytes(message, utf8=international),
                     sender=self._sender,
                     recipients=[recipient],
+                    mail_options=["SMTPUTF8"] if international else [],
                     hostname=settings.smtp_host,
                     port=settings.smtp_port,
                     username=settings.smtp_username,
@@ -69,6 +72,14 @@ class SmtpSender:
         except (aiosmtplib.SMTPException, OSError) as failed:
             where = f"{settings.smtp_host}:{settings.smtp_port}"
             raise SendFailed(f"{type(failed).__name__} at {where}: {failed}") from None
+
+
+def wire_bytes(message: EmailMessage, *, utf8: bool = False) -> bytes:
+    """The message as sent. Headers are not folded below RFC 5322's 998 characters: a folded
+    Message-ID is valid, yet some systems that compare Message-IDs read the fold as part of
+    it, and ours must name the same message on every copy."""
+    wire = policy.SMTPUTF8 if utf8 else policy.SMTP
+    return message.as_bytes(policy=wire.clone(max_line_length=998))
 
 
 def _stage(answered: aiosmtplib.SMTPResponseException) -> str:

@@ -1,5 +1,9 @@
 """The emails' tests run on a database of their own: a dispatcher sends every due row of its
-table, and the rest of the suite leaves rows no dispatcher ever sent."""
+table, and the rest of the suite leaves rows no dispatcher ever sent.
+
+Its ids start far from the shared database's: sagas are named after their bid
+(`payment-bid-{id}`) on the one Temporal server of the session.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,13 @@ async def mail_database(database_url: str) -> AsyncIterator[MailDatabase]:
     url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
     await asyncio.to_thread(run_migrations, url)
     engine = create_engine(url)
+    start = (uuid.uuid4().int % 1_000_000 + 1) * 1_000_000
+    async with engine.begin() as connection:
+        for table in ("users", "artworks", "bids", "payments", "notifications"):
+            await connection.execute(
+                text("SELECT setval(pg_get_serial_sequence(:table, 'id'), :start)"),
+                {"table": table, "start": start},
+            )
     try:
         yield MailDatabase(url, session_factory(engine))
     finally:

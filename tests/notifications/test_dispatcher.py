@@ -78,7 +78,7 @@ async def test_a_mail_claimed_by_a_dispatcher_that_died_is_sent_again_after_its_
         message.set_content("accepted, never marked")
         await SmtpSender(settings).send(message, claimed.recipient_email)
 
-        survivor = MailDispatcher(settings, mail_database.sessions)
+        survivor = MailDispatcher(settings, mail_database.sessions, poll_seconds=0.5)
         assert await survivor.dispatch_due() == 0  # the lease still runs: not taken
         async with survivor:
             await all_rows(mail_database, auction.bid_id, MailStatus.SENT, 1)

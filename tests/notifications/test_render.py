@@ -30,6 +30,7 @@ from notifications.render import (
     compose,
     reason_for_people,
 )
+from notifications.smtp import wire_bytes
 
 NOW = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 RENDERER = MailRenderer("https://auction.example/")
@@ -223,3 +224,21 @@ def test_a_context_missing_what_its_kind_shows_cannot_render() -> None:
         RENDERER.render(
             MailKind.PAYMENT_RECEIPT, {**CONTEXTS[MailKind.PAYMENT_RECEIPT], "currency": "xxx"}, NOW
         )
+
+
+def test_a_long_message_id_goes_out_on_one_line() -> None:
+    message_id = "<payment_required.bid-9223372036854775807.u9223372036854775807@auction.example>"
+    rendered = RENDERER.render(MailKind.PAYMENT_REQUIRED, CONTEXTS[MailKind.PAYMENT_REQUIRED], NOW)
+    message = compose(
+        rendered,
+        kind=MailKind.PAYMENT_REQUIRED,
+        message_id=message_id,
+        mail_from="Auction payments <payments@auction.example>",
+        to_email="bea@example.com",
+        to_name="Bea Buyer",
+        now=NOW,
+    )
+    wire = wire_bytes(message)
+    assert f"\r\nMessage-ID: {message_id}\r\n".encode() in wire
+    parsed = message_from_bytes(wire, policy=policy.default)
+    assert str(parsed["Message-ID"]) == message_id
