@@ -134,6 +134,9 @@ class Cluster:
             "JWT_SECRET": self.jwt_secret,
             "PAYMENT_TIMEOUT_SECONDS": str(self.options.payment_timeout_seconds),
             "STRIPE_TIMEOUT_SECONDS": str(self.options.stripe_timeout_seconds),
+            # No SMTP server here: the fault and load runs judge money, and a developer's
+            # `make dev` sink on the default port must not receive their mail.
+            "MAIL_DISPATCHER": "false",
         }
 
     # The whole cluster.
