@@ -146,22 +146,31 @@ class MailDispatcher:
     # One mail.
 
     async def _deliver(self, mail: ClaimedMail, claimed: float) -> None:
+        """Sends one claimed mail and records the outcome; never raises."""
+
+        def failed_at() -> datetime:
+            return mail.claimed_at + timedelta(seconds=time.monotonic() - claimed)
+
         try:
             message = self._message(mail)
+        except (RenderFailed, ValueError) as broken:  # the row itself: no retry mends it
+            await self._failed(mail, str(broken), claimed, permanent=True, at=failed_at())
+            return
+        try:
             await self._sender.send(message, mail.recipient_email)
-        except (RenderFailed, SendFailed, ValueError) as failed:
-            permanent = not isinstance(failed, SendFailed) or failed.permanent
-            failed_at = mail.claimed_at + timedelta(seconds=time.monotonic() - claimed)
-            await self._failed(mail, str(failed), permanent=permanent, failed_at=failed_at)
+        except SendFailed as failed:
+            await self._failed(
+                mail, failed.detail, claimed, permanent=failed.permanent, at=failed_at()
+            )
             return
         except Exception as unexpected:  # a bug must cost a retry, never the dispatcher
             log.exception("Sending %s failed unexpectedly", mail.message_id)
-            failed_at = mail.claimed_at + timedelta(seconds=time.monotonic() - claimed)
-            await self._failed(mail, repr(unexpected), permanent=False, failed_at=failed_at)
+            await self._failed(mail, repr(unexpected), claimed, permanent=False, at=failed_at())
             return
         log.info("Sent %s %s (attempt %d)", mail.kind.value, mail.message_id, mail.attempts)
         await self._record(
             lambda session: mark_sent(session, mail.id),
+            claimed,
             f"marking {mail.message_id} sent; it is sent again when its lease ends",
         )
 
@@ -180,12 +189,12 @@ class MailDispatcher:
         )
 
     async def _failed(
-        self, mail: ClaimedMail, error: str, *, permanent: bool, failed_at: datetime
+        self, mail: ClaimedMail, error: str, claimed: float, *, permanent: bool, at: datetime
     ) -> None:
         retry_at = None
         if not permanent:
             retry_at = self._policy.next_attempt(
-                attempts=mail.attempts, queued_at=mail.queued_at, failed_at=failed_at
+                attempts=mail.attempts, queued_at=mail.queued_at, failed_at=at
             )
         if retry_at is None:
             why = "refused for good" if permanent else "retried for MAIL_RETRY_HOURS"
@@ -209,13 +218,16 @@ class MailDispatcher:
             )
         await self._record(
             lambda session: record_failure(session, mail, error, retry_at=retry_at),
+            claimed,
             f"recording the failure of {mail.message_id}; it is tried again when its lease ends",
         )
 
-    async def _record(self, write: Callable[[AsyncSession], Awaitable[object]], what: str) -> None:
-        """Writes an outcome, retrying a database that is away for a while within the lease
-        (the longer it is away, the likelier the documented resend)."""
-        deadline = time.monotonic() + self._lease.total_seconds() / 2
+    async def _record(
+        self, write: Callable[[AsyncSession], Awaitable[object]], claimed: float, what: str
+    ) -> None:
+        """Writes an outcome, retrying a database that is away while the lease lasts (the
+        longer it stays away, the likelier the documented resend)."""
+        deadline = claimed + self._lease.total_seconds() - LEASE_MARGIN.total_seconds() / 2
         delay = 0.2
         while True:
             try:

@@ -148,3 +148,20 @@ async def test_the_listener_comes_back_after_postgres_drops_its_connection(
             await inbox.wait_for(lambda _: len(inbox.about(later.bid_id)) == 1, timeout=10)
     assert sorted(m.message_id for m in inbox.about(auction.bid_id)) == sorted(message_ids)
     assert [m.message_id for m in inbox.about(later.bid_id)] == more
+
+
+async def test_a_row_that_cannot_become_a_mail_fails_at_once(mail_database: MailDatabase) -> None:
+    async with smtp_server() as inbox:
+        settings = mail_settings(mail_database.url, inbox.port)
+        auction, _ = await queue_mails(mail_database.sessions, 1)
+        async with mail_database.sessions() as session, session.begin():
+            await session.exec(  # type: ignore[call-overload]
+                text("UPDATE notifications SET context = context - 'currency' WHERE bid_id = :b"),
+                params={"b": auction.bid_id},
+            )
+        async with MailDispatcher(settings, mail_database.sessions):
+            await all_rows(mail_database, auction.bid_id, MailStatus.FAILED, 1)
+        assert inbox.about(auction.bid_id) == []
+    (row,) = await rows_of(mail_database.sessions, auction.bid_id)
+    assert row.attempts == 1
+    assert row.last_error is not None and "cannot render payment_receipt" in row.last_error
