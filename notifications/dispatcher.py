@@ -184,7 +184,7 @@ class MailDispatcher:
             message_id=mail.message_id,
             mail_from=self._settings.mail_from,
             to_email=mail.recipient_email,
-            to_name=None if name is None else " ".join(str(name).split()),
+            to_name=None if name is None else str(name),
             now=now,
         )
 

@@ -160,10 +160,11 @@ def envelope_sender(mail_from: str) -> str:
 
 
 def _address(email: str, name: str | None) -> Address | str:
-    if not name:
+    display_name = _name(name)
+    if display_name is None:
         return email
     user, _, domain = email.rpartition("@")
-    return Address(display_name=name, username=user, domain=domain)
+    return Address(display_name=display_name, username=user, domain=domain)
 
 
 def _name(value: object) -> str | None:

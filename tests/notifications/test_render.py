@@ -186,7 +186,7 @@ def test_any_title_and_name_make_a_message_with_one_line_headers(title: str, nam
         message_id="<artwork_sold.bid-12.u8@auction.example>",
         mail_from="Auction payments <payments@auction.example>",
         to_email="sam@example.com",
-        to_name=" ".join(name.split()) or None,
+        to_name=name,
         now=NOW,
     )
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
