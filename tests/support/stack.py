@@ -151,8 +151,6 @@ async def stack_on(
     sessions: SessionFactory,
     database_url: str,
     localstripe_url: str,
-    *,
-    with_mail: bool = False,
     **overrides: object,
 ) -> AsyncIterator[Stack]:
     """The whole service on the session's dev server, with its own task queue and secrets."""
@@ -162,5 +160,5 @@ async def stack_on(
         temporal_address=temporal_address(temporal.client),
         **overrides,
     )
-    async with running_stack(settings, sessions, temporal.client, with_mail=with_mail) as stack:
+    async with running_stack(settings, sessions, temporal.client) as stack:
         yield stack
