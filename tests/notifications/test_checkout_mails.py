@@ -59,8 +59,11 @@ def open_stack(
     mail_database: MailDatabase, localstripe_url: str, temporal_dev: WorkflowEnvironment
 ) -> OpenStack:
     @asynccontextmanager
-    async def start(smtp_port: int, **overrides: object) -> AsyncIterator[Stack]:
-        """The API on the mail tests' database; its worker is started by the test."""
+    async def start(
+        smtp_port: int, *, with_worker: bool = True, **overrides: object
+    ) -> AsyncIterator[Stack]:
+        """The API on the mail tests' database, and its worker with the mail dispatcher
+        unless the test starts (and restarts) them itself."""
         values: dict[str, object] = {
             "temporal_address": temporal_address(temporal_dev.client),
             "smtp_host": "127.0.0.1",
@@ -72,7 +75,11 @@ def open_stack(
         }
         settings = settings_for(mail_database.url, localstripe_url, **values)
         async with running_stack(
-            settings, mail_database.sessions, temporal_dev.client, with_worker=False
+            settings,
+            mail_database.sessions,
+            temporal_dev.client,
+            with_worker=with_worker,
+            with_mail=True,
         ) as stack:
             yield stack
 
@@ -142,7 +149,7 @@ def says(mail: Received, *phrases: str) -> None:
 async def test_a_paid_checkout_mails_each_party_once_through_duplicates_and_a_restart(
     open_stack: OpenStack,
 ) -> None:
-    async with smtp_server() as inbox, open_stack(inbox.port) as stack:
+    async with smtp_server() as inbox, open_stack(inbox.port, with_worker=False) as stack:
         async with worker(stack):
             checkout = await won_and_opened(stack, "1250.00")
             # Queued by the transaction that recorded the intent; sent or not yet.
@@ -181,7 +188,6 @@ async def test_a_decline_then_the_deadline_mail_the_reason_the_expiry_and_the_re
     async with (
         smtp_server() as inbox,
         open_stack(inbox.port, payment_timeout_seconds=8) as stack,
-        worker(stack),
     ):
         checkout = await won_and_opened(stack, "480.00")
         assert await pay(stack.stripe, checkout.intent_id, DECLINED) == "requires_payment_method"
@@ -212,7 +218,6 @@ async def test_an_operator_cancel_mails_the_reason_to_both_parties(open_stack: O
     async with (
         smtp_server() as inbox,
         open_stack(inbox.port) as stack,
-        worker(stack),
     ):
         checkout = await won_and_opened(stack, "300.00")
         handle = stack.temporal.get_workflow_handle(saga_workflow_id(checkout.bid_id))
@@ -233,7 +238,7 @@ async def test_an_operator_cancel_mails_the_reason_to_both_parties(open_stack: O
 
 async def test_a_sale_never_waits_for_a_mail_server_that_is_down(open_stack: OpenStack) -> None:
     port = free_port()  # nothing listens there until the server starts below
-    async with open_stack(port) as stack, worker(stack):
+    async with open_stack(port) as stack:
         checkout = await won_and_opened(stack, "1250.00")
         started = time.monotonic()
         assert await pay(stack.stripe, checkout.intent_id) == "succeeded"
@@ -264,7 +269,7 @@ async def test_a_sale_never_waits_for_a_mail_server_that_is_down(open_stack: Ope
 async def test_an_email_given_up_is_failed_and_operators_see_it(open_stack: OpenStack) -> None:
     port = free_port()  # nothing ever listens there
     # Retried for 3.6 s after it was queued, then given up.
-    async with open_stack(port, mail_retry_hours=0.001) as stack, worker(stack):
+    async with open_stack(port, mail_retry_hours=0.001) as stack:
         checkout = await won_and_opened(stack, "200.00")
         (row,) = await rows_until(stack, checkout.bid_id, 1, MailStatus.FAILED)
         operator = stack.headers(unique("operator"), roles=["operator"])
