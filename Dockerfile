@@ -14,6 +14,7 @@ COPY api ./api
 COPY domain ./domain
 COPY infra ./infra
 COPY migrations ./migrations
+COPY notifications ./notifications
 COPY workflows ./workflows
 # The package alone, not the `dev` extras: the emulators, servers and test tools that
 # `make dev` and `make test` run have no place in production.

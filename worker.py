@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 from stripe import StripeClient
@@ -18,6 +19,7 @@ from infra.db import SessionFactory, create_engine, session_factory
 from infra.settings import Settings, get_settings
 from infra.stripe_api import connect_stripe
 from infra.temporal import connect_temporal
+from notifications.dispatcher import MailDispatcher
 from workflows.payment_saga import PaymentSagaWorkflow
 
 log = logging.getLogger("worker")
@@ -49,13 +51,20 @@ def build_worker(
     )
 
 
+def build_dispatcher(settings: Settings, sessions: SessionFactory) -> MailDispatcher:
+    """The mail dispatcher that runs beside the worker: the emails never wait on a saga's
+    activity, and no activity ever waits on the mail server."""
+    return MailDispatcher(settings, sessions)
+
+
 async def main() -> None:
     settings = get_settings()
     settings.refuse_development_secrets("stripe_secret_key")
     engine = create_engine(settings.require_database_url())
     stripe_connection = connect_stripe(settings)
     client = await connect_temporal(settings)
-    worker = build_worker(client, settings, session_factory(engine), stripe_connection.client)
+    sessions = session_factory(engine)
+    worker = build_worker(client, settings, sessions, stripe_connection.client)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -67,9 +76,19 @@ async def main() -> None:
         settings.temporal_address,
         settings.temporal_namespace,
     )
-    async with worker:
+    # The mail has a pool of its own: sends and retries never wait for the activities'
+    # connections, nor the activities for theirs.
+    mail_engine = create_engine(settings.require_database_url(), pool_size=2)
+    async with AsyncExitStack() as running:
+        running.push_async_callback(mail_engine.dispose)
+        await running.enter_async_context(worker)
+        if settings.mail_dispatcher:
+            dispatcher = build_dispatcher(settings, session_factory(mail_engine))
+            await running.enter_async_context(dispatcher)
+        else:
+            log.info("Mail dispatcher off (MAIL_DISPATCHER=false): emails stay queued")
         await stop.wait()
-        log.info("Stopping: finishing activities in flight")
+        log.info("Stopping: finishing activities and emails in flight")
     await stripe_connection.aclose()
     await engine.dispose()
 

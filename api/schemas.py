@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from domain.announcements import MailKind, MailStatus
 from domain.money import CENT, MAX_STORED_AMOUNT, SUPPORTED_CURRENCIES
 
 # Ids are PostgreSQL bigints: anything outside 1..2**63-1 cannot name a row.
@@ -139,3 +140,31 @@ class WebhookReceipt(BaseModel):
     received: bool = True
     handled: bool
     detail: str
+
+
+class NotificationPublic(BaseModel):
+    """One queued email, as operators see it: who, what, and how sending it went."""
+
+    id: int
+    kind: MailKind
+    status: MailStatus
+    message_id: str
+    recipient_id: int
+    recipient_email: str
+    bid_id: int
+    artwork_id: int
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None = Field(
+        description="When a pending email is next tried; null once it is sent or failed."
+    )
+    sent_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationPublic]
+    next_before_id: int | None = Field(
+        description="Pass as `before_id` for the next page; null on the last one."
+    )

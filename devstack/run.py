@@ -209,10 +209,11 @@ def start(stack: Stack, ports: dict[str, int]) -> dict[str, str]:
         "STRIPE_SECRET_KEY": str(Settings.model_fields["stripe_secret_key"].default),
         "STRIPE_WEBHOOK_SECRET": webhook_secret,
         "JWT_SECRET": dev_jwt_secret(),
-        # The worker mails through the sink; links in the mails lead to this API.
+        # The worker's mail dispatcher sends to the sink; links in mails lead to this API.
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(ports["smtp"]),
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['api']}",
+        "SMTP_STARTTLS": "false",
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or api_url,
     }
     started = stack.begin("worker", LOGS / "worker.log")
     stack.add_service("worker", start_worker(REPO, env, LOGS))
@@ -245,7 +246,7 @@ The stack is up. Ctrl-C stops it.
   Temporal Web UI    {info["temporal_ui"]}
   Temporal gRPC      {info["temporal"]}   ({temporal_cli} workflow list --address ...)
   localstripe        {info["localstripe"]}
-  SMTP sink          {info["smtp"]}   (messages are printed to its log)
+  SMTP sink          {info["smtp"]}   (the emails sent are printed to its log)
   PostgreSQL         {info["database_url"]}
 
 Logs:

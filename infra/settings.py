@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     mail_retry_initial_seconds: float = Field(
         default=30, gt=0, description="The first wait before retrying an email; it doubles."
     )
+    mail_dispatcher: bool = Field(
+        default=True, description="Run the mail dispatcher beside the Temporal worker."
+    )
     public_base_url: str = Field(
         default=DEVELOPMENT_BASE_URL, description="Where buyers reach the service: mail links."
     )

@@ -49,6 +49,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "POST /api/payments/create-intent":        (401, 401, 401, 401, 401, 200, 403, 403, 403),
     "GET /api/payments/my-payments":           (401, 401, 401, 401, 401, 200, 200, 200, 200),
     "GET /api/payments/{payment_id}":          (401, 401, 401, 401, 401, 200, 404, 404, 200),
+    "GET /api/operator/notifications":         (401, 401, 401, 401, 401, 403, 403, 403, 200),
     # Signed by Stripe, not by a bearer token: whatever Authorization says is irrelevant.
     "POST /api/payments/webhook":              (200, 200, 200, 200, 200, 200, 200, 200, 200),
     "GET /healthz":                            (200, 200, 200, 200, 200, 200, 200, 200, 200),

@@ -18,6 +18,7 @@ ERRORS_OF_ROUTES = {
     ("POST", "/api/payments/create-intent"): {400, 401, 403, 404, 409, 422, 503},
     ("GET", "/api/payments/my-payments"): {401, 503},
     ("GET", "/api/payments/{payment_id}"): {401, 404, 422, 503},
+    ("GET", "/api/operator/notifications"): {401, 403, 422, 503},
     ("POST", "/api/payments/webhook"): {400, 503},
     ("GET", "/healthz"): {503},
 }

@@ -9,6 +9,8 @@ import importlib
 import json
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -305,3 +307,20 @@ def test_build_context_excludes_local_state_but_not_what_the_image_copies() -> N
         assert (REPO / source).exists(), f"the Dockerfile copies {source}, which does not exist"
         ignored = [pattern for pattern in patterns if fnmatch.fnmatch(source, pattern)]
         assert not ignored, f"{source} is copied but excluded by {ignored}"
+
+
+def test_the_image_installs_every_package_the_processes_import() -> None:
+    """A package the worker or the API imports but the build stage does not copy would be
+    missing from the installed image, and the process would die on its first import."""
+    probe = (
+        "import sys, worker, api.main; "
+        "print('\\n'.join(sorted({n.partition('.')[0] for n in sys.modules})))"
+    )
+    imported = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    packages = {name for name in imported if (REPO / name / "__init__.py").is_file()}
+    build = [args.split()[:-1] for op, args in dockerfile_instructions() if op == "COPY"]
+    copied = {source for sources in build for source in sources}
+    assert {"notifications", "infra", "domain", "api"} <= packages
+    assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"

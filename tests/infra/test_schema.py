@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import pytest
@@ -14,28 +12,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, Numeric, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 import infra.tables  # noqa: F401
-
-
-@asynccontextmanager
-async def empty_database(database_url: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
-    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
-    name = f"schema_{uuid.uuid4().hex[:8]}"
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_async_engine(url)
-    try:
-        yield url, engine
-    finally:
-        await engine.dispose()
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
+from tests.support.databases import empty_database
 
 
 @pytest_asyncio.fixture

@@ -8,7 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from infra.db import SessionFactory
 from infra.settings import Environment, Settings
 from infra.stripe_api import connect_stripe
 from tests.support.polling import eventually
-from worker import build_worker
+from worker import build_dispatcher, build_worker
 
 
 def settings_for(database_url: str, stripe_api_base: str, **overrides: object) -> Settings:
@@ -93,11 +93,35 @@ async def serve_api(settings: Settings) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
+async def serve_worker(
+    settings: Settings,
+    sessions: SessionFactory,
+    temporal: Client,
+    stripe_client: stripe.StripeClient,
+    *,
+    with_mail: bool = False,
+) -> AsyncIterator[None]:
+    """The worker process's part: the Temporal worker, and the mail dispatcher beside it
+    (sending to SMTP_HOST:SMTP_PORT) when `with_mail`. Leaving the block stops both."""
+    async with AsyncExitStack() as running:
+        await running.enter_async_context(build_worker(temporal, settings, sessions, stripe_client))
+        if with_mail:
+            await running.enter_async_context(build_dispatcher(settings, sessions))
+        yield
+
+
+@asynccontextmanager
 async def running_stack(
-    settings: Settings, sessions: SessionFactory, temporal: Client, *, with_worker: bool = True
+    settings: Settings,
+    sessions: SessionFactory,
+    temporal: Client,
+    *,
+    with_worker: bool = True,
+    with_mail: bool = False,
 ) -> AsyncIterator[Stack]:
+    """The API, and the worker unless told otherwise; `with_mail` runs the mail dispatcher
+    beside the worker, as `python worker.py` does (point SMTP_PORT at a test server)."""
     stripe_connection = connect_stripe(settings)
-    worker = build_worker(temporal, settings, sessions, stripe_connection.client)
     async with serve_api(settings) as base_url, httpx.AsyncClient(base_url=base_url) as http:
         assert settings.stripe_api_base is not None
         register_stripe_webhook(
@@ -108,7 +132,9 @@ async def running_stack(
         )
         stack = Stack(settings, http, stripe_connection.client, sessions, temporal)
         if with_worker:
-            async with worker:
+            async with serve_worker(
+                settings, sessions, temporal, stripe_connection.client, with_mail=with_mail
+            ):
                 yield stack
         else:
             yield stack
