@@ -4,7 +4,10 @@ and each checkout's outcome against what its scenario asked for.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import stripe
@@ -15,7 +18,7 @@ from temporalio.client import Client
 
 from devstack.verdict import Verdict, judge_checkouts
 from infra.db import SessionFactory
-from infra.tables import Artwork, Bid
+from infra.tables import Artwork, Bid, Notification
 from loadtest.scenarios import EXPECTED, Checkout, Scenario
 from workflows.types import saga_workflow_id
 
@@ -25,6 +28,7 @@ class AuditReport:
     # scenario -> outcome (sold, reopened, undecided, broken, or "not opened") -> count
     counts: dict[Scenario, Counter[str]] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
+    emails_queued: int = 0  # by the run's checkouts; each must reach the SMTP server once
 
     @property
     def passed(self) -> bool:
@@ -37,6 +41,7 @@ async def audit(
     sessions: SessionFactory,
     stripe_client: stripe.StripeClient,
     temporal: Client,
+    delivered_mail: Callable[[], list[str]] | None = None,
 ) -> AuditReport:
     report = AuditReport(counts={scenario: Counter() for scenario in Scenario})
     opened = [c for c in checkouts if c.opened is not None]
@@ -65,6 +70,11 @@ async def audit(
                     f"#{checkout.index} {checkout.scenario}: the sale was recorded {sales} times"
                 )
     report.violations += await _leftovers(sessions, temporal, verdicts)
+    if delivered_mail is not None:
+        problems, report.emails_queued = await _mail_problems(
+            sessions, list(verdicts), delivered_mail
+        )
+        report.violations += problems
     return report
 
 
@@ -124,3 +134,33 @@ async def _leftovers(
     if running:
         found.append(f"{running} sagas still running in Temporal")
     return found
+
+
+# Every email of the run leaves the queue within a few dispatcher polls once the sink is up.
+MAIL_DRAIN_SECONDS = 60.0
+
+
+async def _mail_problems(
+    sessions: SessionFactory, bid_ids: list[int], delivered: Callable[[], list[str]]
+) -> tuple[list[str], int]:
+    """Each email the run queued reached the SMTP server exactly once, and nothing else did."""
+    query = select(Notification.message_id, Notification.status).where(
+        col(Notification.bid_id).in_(bid_ids)
+    )
+    deadline = time.monotonic() + MAIL_DRAIN_SECONDS
+    while True:
+        async with sessions() as session:
+            rows = dict((await session.exec(query)).all())
+        if "pending" not in rows.values() or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    found = [
+        f"email {message_id} is {status}" for message_id, status in rows.items() if status != "sent"
+    ]
+    received = Counter(delivered())
+    for message_id in rows:
+        if received[message_id] != 1:
+            found.append(f"email {message_id} reached the SMTP server {received[message_id]} times")
+    if stray := set(received) - set(rows):
+        found.append(f"{len(stray)} emails received that no checkout queued")
+    return found, len(rows)

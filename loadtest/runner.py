@@ -76,7 +76,11 @@ async def run_load(cluster: Cluster, options: LoadOptions, timings: Timings) -> 
             timings.stripe_write_after = await _time_a_stripe_write(tools)
         started = time.monotonic()
         report = await audit(
-            checkouts, sessions=sessions, stripe_client=stripe_connection.client, temporal=temporal
+            checkouts,
+            sessions=sessions,
+            stripe_client=stripe_connection.client,
+            temporal=temporal,
+            delivered_mail=cluster.delivered_message_ids,
         )
         timings.audit = time.monotonic() - started
         print_report(checkouts, report, tools, options, timings)
@@ -186,7 +190,8 @@ def print_report(
         f"tenth of the run, {statistics.median(payments[-tenth:]) * 1000 if payments else 0:.0f}"
         f" ms in the last\n"
         f"one write at localstripe, alone: {timings.stripe_write_before * 1000:.0f} ms before "
-        f"the run, {timings.stripe_write_after * 1000:.0f} ms after it"
+        f"the run, {timings.stripe_write_after * 1000:.0f} ms after it\n"
+        f"emails: {report.emails_queued} queued by the checkouts"
     )
     if report.violations:
         print(f"\nAUDIT FAILED: {len(report.violations)} violations")
@@ -197,5 +202,6 @@ def print_report(
     else:
         print(
             "\nAUDIT PASSED: every checkout sold or reopened as asked; database, localstripe "
-            "and Temporal agree; nothing left pending or running"
+            "and Temporal agree; nothing left pending or running; every email received by the "
+            "SMTP server exactly once"
         )
