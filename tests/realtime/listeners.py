@@ -4,7 +4,6 @@ event they receive."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -12,30 +11,7 @@ from typing import Any
 
 import socketio
 
-from api.auth import issue_token
-from infra.settings import Settings
 from tests.support.polling import eventually
-
-
-def token_for(
-    settings: Settings,
-    who: str,
-    *,
-    expires_in_seconds: int = 3600,
-    secret: str | None = None,
-) -> str:
-    """The token `Stack.headers(who)` sends: the same user, so the same rooms."""
-    return issue_token(
-        secret or settings.jwt_secret,
-        sub=who,
-        email=f"{who}@example.com",
-        name=who.title(),
-        expires_in_seconds=expires_in_seconds,
-        now=int(time.time()),
-        algorithm=settings.jwt_algorithm,
-        audience=settings.jwt_audience,
-        issuer=settings.jwt_issuer,
-    )
 
 
 @dataclass

@@ -8,10 +8,11 @@ from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
 
+from tests.realtime.auctions import new_artwork, place_bid
 from tests.realtime.conftest import PAYMENT_WINDOW_SECONDS, Replicas
-from tests.realtime.listeners import Listener, listening, token_for
+from tests.realtime.listeners import Listener, listening
 from tests.support.buyer import DECLINED, pay
-from tests.support.stack import Stack, unique
+from tests.support.stack import Stack, token_for, unique
 
 
 async def _listeners(exits: AsyncExitStack, url: str, stack: Stack, *users: str) -> list[Listener]:
@@ -19,20 +20,6 @@ async def _listeners(exits: AsyncExitStack, url: str, stack: Stack, *users: str)
         await exits.enter_async_context(listening(url, token_for(stack.settings, user)))
         for user in users
     ]
-
-
-async def _auction(stack: Stack, seller: str) -> int:
-    created = await stack.post(
-        "/api/artworks", seller, {"title": "Harbour", "starting_price": "100.00"}
-    )
-    assert created.status_code == 201, created.text
-    return int(created.json()["id"])
-
-
-async def _bid(stack: Stack, artwork_id: int, who: str, amount: str) -> int:
-    bid = await stack.post(f"/api/artworks/{artwork_id}/bids", who, {"amount": amount})
-    assert bid.status_code == 201, bid.text
-    return int(bid.json()["id"])
 
 
 async def _won_and_opened(stack: Stack, seller: str, buyer: str, artwork_id: int) -> dict[str, Any]:
@@ -63,12 +50,12 @@ async def test_a_sale_reaches_the_buyer_the_seller_and_the_watchers_on_the_other
         on_b = await _listeners(exits, replicas.b_url, stack, seller, buyer, watcher)
         seller_b, buyer_b, watcher_b = on_b
         (watcher_a,) = await _listeners(exits, replicas.a_url, stack, watcher)
-        artwork_id = await _auction(stack, seller)
+        artwork_id = await new_artwork(stack, seller)
         for listener in (watcher_b, watcher_a, buyer_b):  # the buyer watches their auction
             assert await listener.watch(artwork_id) == {"ok": True, "artwork_id": artwork_id}
 
-        rival_bid = await _bid(stack, artwork_id, rival, "150.00")
-        bid_id = await _bid(stack, artwork_id, buyer, "1250.00")
+        rival_bid = await place_bid(stack, artwork_id, "150.00", rival)
+        bid_id = await place_bid(stack, artwork_id, "1250.00", buyer)
         bids = await watcher_b.received("bid_placed", count=2)
         assert [(bid["bid_id"], bid["amount"], bid["currency"]) for bid in bids] == [
             (rival_bid, "150.00", "usd"),
@@ -120,10 +107,10 @@ async def test_a_decline_then_the_deadline_reach_the_parties_on_the_other_replic
         seller_b, buyer_b, watcher_b = await _listeners(
             exits, replicas.b_url, stack, seller, buyer, watcher
         )
-        artwork_id = await _auction(stack, seller)
+        artwork_id = await new_artwork(stack, seller)
         assert (await watcher_b.watch(artwork_id))["ok"] is True
-        await _bid(stack, artwork_id, rival, "150.00")
-        bid_id = await _bid(stack, artwork_id, buyer, "480.00")
+        await place_bid(stack, artwork_id, "150.00", rival)
+        bid_id = await place_bid(stack, artwork_id, "480.00", buyer)
         intent = await _won_and_opened(stack, seller, buyer, artwork_id)
 
         assert await pay(stack.stripe, intent["payment_intent_id"], DECLINED) == (

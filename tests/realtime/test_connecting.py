@@ -11,9 +11,9 @@ import socketio
 from api.realtime.server import BAD_ARTWORK_ID
 from api.schemas import BIGINT_MAX
 from tests.realtime.conftest import Replicas
-from tests.realtime.listeners import connect, listening, new_listener, token_for
+from tests.realtime.listeners import connect, listening, new_listener
 from tests.support.polling import eventually
-from tests.support.stack import unique
+from tests.support.stack import token_for, unique
 
 
 def _auth(replicas: Replicas, kind: str) -> Any:

@@ -12,25 +12,11 @@ from api.realtime.relay import APPLICATION_NAME
 from domain.announcements import Announcement, LiveEvent, LiveEventName
 from infra.announcer import Announcer
 from infra.db import SessionFactory
+from tests.realtime.auctions import new_artwork, place_bid
 from tests.realtime.conftest import Replicas
-from tests.realtime.listeners import listening, token_for
+from tests.realtime.listeners import listening
 from tests.support.polling import eventually
-from tests.support.stack import unique
-
-
-async def _artwork(replicas: Replicas) -> int:
-    created = await replicas.a.post(
-        "/api/artworks", unique("seller"), {"title": "Dunes", "starting_price": "10.00"}
-    )
-    assert created.status_code == 201, created.text
-    return int(created.json()["id"])
-
-
-async def _bid(replicas: Replicas, artwork_id: int, amount: str) -> None:
-    bid = await replicas.a.post(
-        f"/api/artworks/{artwork_id}/bids", unique("bidder"), {"amount": amount}
-    )
-    assert bid.status_code == 201, bid.text
+from tests.support.stack import token_for, unique
 
 
 def _event(artwork_id: int, event_id: str) -> Announcement:
@@ -47,17 +33,20 @@ def _event(artwork_id: int, event_id: str) -> Announcement:
 
 
 async def test_unwatching_stops_an_artworks_events(replicas: Replicas) -> None:
-    first, second = await _artwork(replicas), await _artwork(replicas)
+    first, second = (
+        await new_artwork(replicas.a, price="10.00"),
+        await new_artwork(replicas.a, price="10.00"),
+    )
     token = token_for(replicas.a.settings, unique("fan"))
     async with listening(replicas.b_url, token) as listener:
         for artwork_id in (first, second):
             assert (await listener.watch(artwork_id))["ok"] is True
-        await _bid(replicas, first, "11.00")
+        await place_bid(replicas.a, first, "11.00")
         await listener.received("bid_placed", artwork_id=first)
 
         assert await listener.unwatch(first) == {"ok": True, "artwork_id": first}
-        await _bid(replicas, first, "12.00")
-        await _bid(replicas, second, "11.00")
+        await place_bid(replicas.a, first, "12.00")
+        await place_bid(replicas.a, second, "11.00")
         await listener.received("bid_placed", artwork_id=second)
         # The second artwork's bid committed after the first's: that one would be here.
         assert [bid["amount"] for bid in listener.of("bid_placed", first)] == ["11.00"]
@@ -66,7 +55,7 @@ async def test_unwatching_stops_an_artworks_events(replicas: Replicas) -> None:
 async def test_an_event_published_in_a_rolled_back_transaction_never_arrives(
     replicas: Replicas, sessions: SessionFactory
 ) -> None:
-    artwork_id = await _artwork(replicas)
+    artwork_id = await new_artwork(replicas.a, price="10.00")
     announcer = Announcer(replicas.a.settings.mail_from)
     token = token_for(replicas.a.settings, unique("fan"))
     async with listening(replicas.b_url, token) as listener:
@@ -97,7 +86,7 @@ async def _listening_relays(sessions: SessionFactory) -> set[int]:
 async def test_the_relay_listens_again_after_its_connection_is_killed(
     replicas: Replicas, sessions: SessionFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    artwork_id = await _artwork(replicas)
+    artwork_id = await new_artwork(replicas.a, price="10.00")
     before = await _listening_relays(sessions)
     assert len(before) >= 2  # one per replica
     async with sessions() as session:
@@ -119,6 +108,6 @@ async def test_the_relay_listens_again_after_its_connection_is_killed(
     token = token_for(replicas.a.settings, unique("fan"))
     async with listening(replicas.b_url, token) as listener:
         assert (await listener.watch(artwork_id))["ok"] is True
-        await _bid(replicas, artwork_id, "11.00")
+        await place_bid(replicas.a, artwork_id, "11.00")
         (bid,) = await listener.received("bid_placed")
         assert bid["amount"] == "11.00"

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import uvicorn
-
-from api.main import create_app
 from devstack.processes import free_port
 from devstack.watch import describe, watch
-from infra.settings import Settings
+from tests.realtime.auctions import new_artwork, place_bid
 from tests.realtime.conftest import Replicas
-from tests.realtime.listeners import token_for
 from tests.support.polling import eventually
-from tests.support.stack import unique
+from tests.support.stack import serve_api, token_for, unique
 
 
 def test_an_event_is_one_readable_line() -> None:
@@ -41,40 +35,16 @@ def test_an_event_is_one_readable_line() -> None:
     assert "payment_required:12" not in line  # the id is for programs, not people
 
 
-@asynccontextmanager
-async def api_on(port: int, settings: Settings) -> AsyncIterator[None]:
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: asyncio.sleep(0, server.started), bool, what="API started")
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def _bid(replicas: Replicas, artwork_id: int, amount: str) -> None:
-    bid = await replicas.a.post(
-        f"/api/artworks/{artwork_id}/bids", unique("bidder"), {"amount": amount}
-    )
-    assert bid.status_code == 201, bid.text
-
-
 async def test_watch_prints_each_event_and_watches_again_after_the_api_restarts(
     replicas: Replicas,
 ) -> None:
     settings = replicas.a.settings
-    created = await replicas.a.post(
-        "/api/artworks", unique("seller"), {"title": "Tide", "starting_price": "20.00"}
-    )
-    artwork_id = int(created.json()["id"])
+    artwork_id = await new_artwork(replicas.a, price="20.00")
     port = free_port()
     lines: list[str] = []
     notes: list[str] = []
     token = token_for(settings, unique("watcher"))
-    async with api_on(port, settings):
+    async with serve_api(settings, port):
         watching = asyncio.create_task(
             watch(
                 f"http://127.0.0.1:{port}",
@@ -86,15 +56,15 @@ async def test_watch_prints_each_event_and_watches_again_after_the_api_restarts(
             )
         )
         await eventually(lambda: asyncio.sleep(0, notes), any, what="watching")
-        await _bid(replicas, artwork_id, "25.00")
+        await place_bid(replicas.a, artwork_id, "25.00")
         await eventually(lambda: asyncio.sleep(0, lines), bool, what="the first bid printed")
-    async with api_on(port, settings):
+    async with serve_api(settings, port):
         await eventually(
             lambda: asyncio.sleep(0, notes),
             lambda seen: sum("watching artwork" in note for note in seen) == 2,
             what="watching again after the restart",
         )
-        await _bid(replicas, artwork_id, "30.00")
+        await place_bid(replicas.a, artwork_id, "30.00")
         await eventually(lambda: asyncio.sleep(0, lines), lambda seen: len(seen) == 2)
         watching.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -124,14 +94,12 @@ async def test_watch_connects_again_with_a_renewed_token_when_one_expires(
     replicas: Replicas,
 ) -> None:
     settings, watcher = replicas.a.settings, unique("watcher")
-    created = await replicas.a.post(
-        "/api/artworks", unique("seller"), {"title": "Brief", "starting_price": "20.00"}
-    )
+    artwork_id = await new_artwork(replicas.a, price="20.00")
     notes: list[str] = []
     watching = asyncio.create_task(
         watch(
             replicas.b_url,
-            int(created.json()["id"]),
+            artwork_id,
             lambda: token_for(settings, watcher, expires_in_seconds=1),
             show=print,
             note=notes.append,
