@@ -16,11 +16,12 @@ import time
 import jwt
 import socketio
 from fastapi import HTTPException
-from sqlalchemy.exc import InterfaceError, OperationalError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from api.auth import decode_token, upsert_caller
+from api.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE
 from api.realtime.rooms import artwork_room, rooms_for, user_room
-from api.schemas import BIGINT_MAX
+from api.schemas import BIGINT_MAX, RowId
 from api.services import Services
 from domain.announcements import LiveEvent
 from infra.settings import Settings
@@ -33,8 +34,6 @@ Ack = dict[str, object]
 # Enough for any page a person looks at; a bound on the rooms one connection can fill.
 MAX_WATCHED_ARTWORKS = 100
 BAD_ARTWORK_ID = f'expected {{"artwork_id": N}}, N an integer from 1 to {BIGINT_MAX}'
-DATABASE_AWAY = "the database is temporarily unavailable; retry shortly"
-_DATABASE_ERRORS = (OperationalError, InterfaceError, OSError)
 # Clients send only `watch_artwork` and `unwatch_artwork`: a few bytes each.
 _MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
 
@@ -103,9 +102,9 @@ class LiveSockets:
         try:
             async with services.sessions() as session:
                 caller = await upsert_caller(session, claims)
-        except _DATABASE_ERRORS as error:
+        except DATABASE_ERRORS as error:
             log.warning("Database error while connecting a socket: %s", error)
-            raise _refused(DATABASE_AWAY) from None
+            raise _refused(DATABASE_UNAVAILABLE) from None
         await self.sio.enter_room(sid, user_room(caller.id))
         self._close_at_expiry(sid, token)
 
@@ -125,9 +124,9 @@ class LiveSockets:
         try:
             async with self._bound().sessions() as session:
                 artwork = await session.get(Artwork, artwork_id)
-        except _DATABASE_ERRORS as error:
+        except DATABASE_ERRORS as error:
             log.warning("Database error while watching an artwork: %s", error)
-            return _not_ok(DATABASE_AWAY)
+            return _not_ok(DATABASE_UNAVAILABLE)
         if artwork is None:
             return _not_ok("artwork not found")
         await self.sio.enter_room(sid, room)
@@ -155,14 +154,22 @@ class LiveSockets:
         await self.sio.disconnect(sid)
 
 
+class ArtworkRef(BaseModel):
+    """The body of `watch_artwork` and `unwatch_artwork`. Strict: JSON's true, 7.0 or "7"
+    are not ids (lax validation would take each for 1 or 7)."""
+
+    model_config = ConfigDict(strict=True)
+
+    artwork_id: RowId
+
+
 def _artwork_id(data: tuple[object, ...]) -> int | None:
-    if len(data) != 1 or not isinstance(data[0], dict):
+    if len(data) != 1:
         return None
-    value = data[0].get("artwork_id")
-    # JSON true is a Python bool, which is an int: it names no artwork.
-    if isinstance(value, bool) or not isinstance(value, int):
+    try:
+        return ArtworkRef.model_validate(data[0]).artwork_id
+    except ValidationError:
         return None
-    return value if 1 <= value <= BIGINT_MAX else None
 
 
 def _not_ok(error: str) -> Ack:
