@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -24,8 +25,11 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[LiveEvent], Awaitable[None]]
 
-# Operators find the listening connections in pg_stat_activity by this name.
-APPLICATION_NAME = "auction-api live events"
+
+def application_name() -> str:
+    """How the listening connection shows in pg_stat_activity: `client_addr` names the host,
+    the pid the process on it."""
+    return f"auction-api live events (pid {os.getpid()})"
 
 
 def listen_dsn(database_url: str) -> str:
@@ -82,7 +86,7 @@ class Relay:
                 connection = await asyncpg.connect(
                     self._dsn,
                     timeout=self._connect_timeout,
-                    server_settings={"application_name": APPLICATION_NAME},
+                    server_settings={"application_name": application_name()},
                 )
             except Exception as error:  # whatever it was, the next attempt may succeed
                 self._tried.set()

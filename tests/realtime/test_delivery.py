@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from api.realtime.relay import APPLICATION_NAME
+from api.realtime.relay import application_name
 from domain.announcements import Announcement, LiveEvent, LiveEventName
 from infra.announcer import Announcer
 from infra.db import SessionFactory
@@ -71,14 +71,15 @@ async def test_an_event_published_in_a_rolled_back_transaction_never_arrives(
 
 
 async def _listening_relays(sessions: SessionFactory) -> set[int]:
-    """The replicas' listening connections that have sent their LISTEN (or, later, a check)."""
+    """This process's replicas' listening connections that have sent their LISTEN (or,
+    later, a check): another run on the same server keeps its own."""
     async with sessions() as session:
         rows = await session.exec(  # type: ignore[call-overload]
             text(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = :name"
                 " AND (query LIKE 'LISTEN %' OR query = 'SELECT 1')"
             ),
-            params={"name": APPLICATION_NAME},
+            params={"name": application_name()},
         )
         return {int(pid) for (pid,) in rows}
 
@@ -95,7 +96,7 @@ async def test_the_relay_listens_again_after_its_connection_is_killed(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE application_name = :name"
             ),
-            params={"name": APPLICATION_NAME},
+            params={"name": application_name()},
         )
     await eventually(
         lambda: _listening_relays(sessions),
