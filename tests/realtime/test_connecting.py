@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import socketio
 
-from api.realtime.server import BAD_ARTWORK_ID
+from api.realtime.server import BAD_ARTWORK_ID, MAX_WATCHED_ARTWORKS
 from api.schemas import BIGINT_MAX
+from tests.realtime.auctions import new_artwork
 from tests.realtime.conftest import Replicas
 from tests.realtime.listeners import connect, listening, new_listener
 from tests.support.polling import eventually
@@ -83,3 +84,18 @@ async def test_watching_needs_an_artwork_id_in_range(
         for malformed in (None, 7, "7", {"artwork": 7}):
             answer = await listener.client.call("watch_artwork", malformed, timeout=10)
             assert answer == {"ok": False, "error": BAD_ARTWORK_ID}
+
+
+async def test_one_connection_watches_a_bounded_number_of_artworks(replicas: Replicas) -> None:
+    artworks = [await new_artwork(replicas.a) for _ in range(MAX_WATCHED_ARTWORKS + 1)]
+    token = token_for(replicas.a.settings, unique("collector"))
+    async with listening(replicas.b_url, token) as listener:
+        for artwork_id in artworks[:-1]:
+            assert (await listener.watch(artwork_id))["ok"] is True
+        assert await listener.watch(artworks[-1]) == {
+            "ok": False,
+            "error": f"a connection watches at most {MAX_WATCHED_ARTWORKS} artworks",
+        }
+        assert (await listener.watch(artworks[0]))["ok"] is True  # already watched
+        assert (await listener.unwatch(artworks[0]))["ok"] is True
+        assert (await listener.watch(artworks[-1]))["ok"] is True
