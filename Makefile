@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install dev test faults load lint typecheck format migrate token pay histories clean
+.PHONY: help install dev test faults load lint typecheck format migrate token pay watch histories clean
 
 help:
 	@echo "make dev      create the venv, install, start the whole stack locally (Ctrl-C stops it)"
@@ -16,6 +16,7 @@ help:
 	@echo "make migrate  alembic upgrade head against DATABASE_URL"
 	@echo "make token SUB=alice EMAIL=alice@example.com [ROLES=operator]  a dev bearer token"
 	@echo "make pay PI=pi_... [CARD=pm_card_visa]  pay a PaymentIntent at localstripe, as a buyer"
+	@echo "make watch ARTWORK=7 [TOKEN=...] [API=http://localhost:8000]  print an auction's live events"
 	@echo "make histories  record the saga's replay fixtures again (only for a change no checkout in flight meets)"
 	@echo "make clean    remove the venv, caches and local data (.data)"
 
@@ -63,6 +64,10 @@ token: install
 
 pay: install
 	@$(BIN)/python -m devstack.pay "$(PI)" $(if $(CARD),--card $(CARD))
+
+watch: install
+	@test -n "$(ARTWORK)" || { echo "usage: make watch ARTWORK=7 [TOKEN=...] [API=...]" >&2; exit 2; }
+	@$(BIN)/python -m devstack.watch --artwork "$(ARTWORK)" $(if $(TOKEN),--token "$(TOKEN)") $(if $(API),--api "$(API)")
 
 histories: install
 	rm -f tests/workflows/histories/*.json

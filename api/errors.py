@@ -76,6 +76,10 @@ def unprocessable(field: str, message: str) -> HTTPException:
 
 CHECKOUT_FAILED = "this checkout failed; operators can find it in Temporal as its workflow"
 
+# What a database that is away (down, restarting, unreachable) raises, and what callers hear.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, OSError)
+DATABASE_UNAVAILABLE = "the database is temporarily unavailable; retry shortly"
+
 
 async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 shape without `input`: it would send the caller's value back, and a
@@ -133,13 +137,13 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=status.HTTP_409_CONFLICT,
         )
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
-    @app.exception_handler(OSError)
     async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
         log.warning("Database error during %s: %s", request.url.path, error)
         return JSONResponse(
-            {"detail": "the database is temporarily unavailable; retry shortly"},
+            {"detail": DATABASE_UNAVAILABLE},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
+
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, _database_unavailable)

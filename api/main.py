@@ -1,4 +1,5 @@
-"""The FastAPI application: `uvicorn api.main:app`."""
+"""The application: `uvicorn api.main:app` serves the HTTP API and, at `/socket.io`, the live
+events."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import socketio
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.types import Receive, Scope, Send
 
 from api.deps import ServicesDep
 from api.errors import error_responses, install_error_handlers
+from api.realtime.relay import Relay, listen_dsn
+from api.realtime.server import LiveSockets
 from api.routes import artworks, bids, operator_notifications, payments, webhooks
 from api.sagas import CheckoutSagas
 from api.services import Services
@@ -19,21 +24,45 @@ from infra.db import create_engine, session_factory
 from infra.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class AuctionApp:
+    """What uvicorn serves: Socket.IO at `/socket.io`, the FastAPI app (`http`) for the rest,
+    and the lifespan, which python-socketio hands to FastAPI, starting and stopping both."""
+
+    def __init__(self, http: FastAPI, live: LiveSockets) -> None:
+        self.http = http
+        self.live = live
+        self._asgi = socketio.ASGIApp(live.sio, other_asgi_app=http)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> AuctionApp:
+    live = LiveSockets()
+    return AuctionApp(build_http_app(settings, live), live)
+
+
+def build_http_app(settings: Settings | None, live: LiveSockets) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or get_settings()
         resolved.refuse_development_secrets("jwt_secret", "stripe_webhook_secret")
-        engine = create_engine(resolved.require_database_url())
+        database_url = resolved.require_database_url()
+        engine = create_engine(database_url)
         app.state.services = Services(
             settings=resolved,
             sessions=session_factory(engine),
             sagas=CheckoutSagas(resolved),
             announcer=Announcer(resolved.mail_from),
         )
+        live.bind(app.state.services)
+        relay = Relay(listen_dsn(database_url), live.deliver)
+        await relay.start()
         try:
             yield
         finally:
+            await relay.stop()
+            await live.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(
         default=None, description="When set, a token's `iss` must be it."
     )
+    live_events_allowed_origins: str = Field(
+        default="",
+        description="Comma-separated browser origins that may open live-event sockets; "
+        "empty is the API's own origin only, `*` is any.",
+    )
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=1025, gt=0, lt=65536)
     smtp_username: str | None = None

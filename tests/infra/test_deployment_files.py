@@ -19,6 +19,7 @@ import pytest
 import yaml
 from fastapi import FastAPI
 
+from api.main import AuctionApp
 from infra.settings import DEVELOPMENT_SECRETS, Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -263,7 +264,7 @@ def test_every_command_runs_code_that_exists(name: str) -> None:
     if program == "uvicorn":
         module, _, attribute = args[0].partition(":")
         app = getattr(importlib.import_module(module), attribute)
-        assert isinstance(app, FastAPI)
+        assert isinstance(app, AuctionApp) and isinstance(app.http, FastAPI)
     elif program == "python":
         assert (REPO / args[0]).is_file() and args[0] in copied_into_image()
     elif program == "alembic":
@@ -286,7 +287,7 @@ def test_api_healthcheck_probes_a_route_the_app_serves() -> None:
     assert api_command[api_command.index("--port") + 1] == port
     module, _, attribute = api_command[1].partition(":")
     app = getattr(importlib.import_module(module), attribute)
-    assert path in {getattr(route, "path", None) for route in app.routes}
+    assert path in {getattr(route, "path", None) for route in app.http.routes}
 
 
 def test_build_context_excludes_local_state_but_not_what_the_image_copies() -> None:

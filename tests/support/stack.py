@@ -43,6 +43,29 @@ def settings_for(database_url: str, stripe_api_base: str, **overrides: object) -
     return Settings.model_validate(values)
 
 
+def token_for(
+    settings: Settings,
+    who: str,
+    *,
+    roles: list[str] | None = None,
+    expires_in_seconds: int = 3600,
+    secret: str | None = None,
+) -> str:
+    """A bearer token for user `who`, signed as the deployment expects (or with `secret`)."""
+    return issue_token(
+        secret or settings.jwt_secret,
+        sub=who,
+        email=f"{who}@example.com",
+        name=who.title(),
+        roles=roles,
+        expires_in_seconds=expires_in_seconds,
+        now=int(time.time()),
+        algorithm=settings.jwt_algorithm,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -52,18 +75,7 @@ class Stack:
     temporal: Client
 
     def headers(self, who: str, *, roles: list[str] | None = None) -> dict[str, str]:
-        token = issue_token(
-            self.settings.jwt_secret,
-            sub=who,
-            email=f"{who}@example.com",
-            name=who.title(),
-            roles=roles,
-            now=int(time.time()),
-            algorithm=self.settings.jwt_algorithm,
-            audience=self.settings.jwt_audience,
-            issuer=self.settings.jwt_issuer,
-        )
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {token_for(self.settings, who, roles=roles)}"}
 
     async def post(self, path: str, who: str | None, body: Any = None, **kw: Any) -> httpx.Response:
         headers = self.headers(who) if who else {}
@@ -78,8 +90,9 @@ def unique(name: str) -> str:
 
 
 @asynccontextmanager
-async def serve_api(settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
+async def serve_api(settings: Settings, port: int | None = None) -> AsyncIterator[str]:
+    """The API on `port` (a free one by default; the same one again plays a restart)."""
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
