@@ -268,10 +268,13 @@ The whole flow, ready to paste (after the exports above):
   curl -sf -X POST $API/api/artworks/$ARTWORK/close -H "Authorization: Bearer $SELLER"; echo
   PI=$(curl -sf -X POST $API/api/payments/create-intent -H "Authorization: Bearer $BUYER" \\
       -H "$JSON" -d "{{\\"bid_id\\": $BID}}" | field payment_intent_id)
+  make watch ARTWORK=$ARTWORK TOKEN=$BUYER &   # its live events, one line each (kill %1 stops)
   {pay_env}make pay PI=$PI     # CARD=pm_card_chargeCustomerFail declines instead
   sleep 2; curl -sf $API/api/artworks/$ARTWORK -H "Authorization: Bearer $BUYER"; echo
   curl -sf $API/api/payments/my-payments -H "Authorization: Bearer $BUYER"; echo
   {temporal_cli} workflow describe --address {info["temporal"]} -w payment-bid-$BID
+  curl -sf "$API/api/operator/notifications?bid_id=$BID" -H "Authorization: Bearer $OPERATOR"
+  # the emails themselves: {LOGS / "smtp.log"}
 """
 
 
