@@ -109,4 +109,5 @@ class SettleCheckout:
     payment_intent_id: str | None
     charge_id: str | None = None
     unpaid_status: PaymentStatus = PaymentStatus.EXPIRED  # or CANCELED
-    reason: str | None = None
+    reason: str | None = None  # for operators: who canceled, or our error
+    public_reason: str | None = None  # why, in words the buyer and the seller may read

@@ -133,7 +133,7 @@ class Inventory:
                 bidding_reopened(
                     facts,
                     reason=ReopenReason.EXPIRED if expired else ReopenReason.CANCELED,
-                    detail=expiry.reason,
+                    detail=expiry.public_reason,
                     highest_bid=None if highest is None else highest.amount,
                     occurred_at=_now(),
                 ),

@@ -21,6 +21,10 @@ from domain.money import CENT
 Scalar = str | int | None
 
 
+# Why a failed checkout reopened, as people read it: our errors are for operators.
+TECHNICAL_PROBLEM = "a technical problem on our side stopped the checkout"
+
+
 class LiveEventName(StrEnum):
     BID_PLACED = "bid_placed"
     PAYMENT_REQUIRED = "payment_required"

@@ -24,12 +24,6 @@ from domain.mail_delivery import format_money, one_line, time_left, utc_text
 TEMPLATES = Path(__file__).parent / "templates"
 NOTIFICATION_HEADER = "X-Auction-Notification"
 
-# The saga words why a checkout reopened for its operators: "canceled by <who>: <why>" and
-# "checkout failed: <error>". People get the why, never who pressed the button or our errors.
-_CANCELED_BY = "canceled by "
-_CHECKOUT_FAILED = "checkout failed:"
-TECHNICAL_PROBLEM = "a technical problem on our side stopped the checkout"
-
 
 class RenderFailed(Exception):
     """The row cannot become a mail (its context lacks what its kind shows): no retry helps."""
@@ -63,17 +57,6 @@ SUBJECTS: dict[MailKind, Callable[[Mapping[str, Any]], str]] = {
     ),
     MailKind.BIDDING_REOPENED: lambda v: f"{_quoted(v['artwork_title'])} is back on sale",
 }
-
-
-def reason_for_people(detail: str | None) -> str | None:
-    """Why a checkout was called off, as the buyer and the seller may read it."""
-    if detail is None or not detail.strip():
-        return None
-    if detail.startswith(_CHECKOUT_FAILED):
-        return TECHNICAL_PROBLEM
-    if detail.startswith(_CANCELED_BY) and ": " in detail:
-        return detail.split(": ", 1)[1].strip() or None
-    return detail.strip()
 
 
 class MailRenderer:
@@ -112,7 +95,8 @@ class MailRenderer:
             "net": money("net"),
             "charge_id": context.get("charge_id"),
             "reason": context.get("reason"),
-            "detail": reason_for_people(_text_or_none(context.get("detail"))),
+            # The saga's words for people: never who pressed the button, nor our errors.
+            "detail": _text_or_none(context.get("detail")),
             "deadline": None if deadline is None else utc_text(deadline),
             "time_left": None if deadline is None else time_left(deadline, now),
             "checkout_url": f"{self._base_url}/checkout/{bid_id}",
@@ -173,4 +157,5 @@ def _name(value: object) -> str | None:
 
 
 def _text_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
+    text = "" if value is None else str(value).strip()
+    return text or None

@@ -253,10 +253,12 @@ class CheckoutSteps:
             **ACTIVITY_OPTIONS,
         )
 
-    async def _reopen(self, unpaid: PaymentStatus, reason: str | None) -> None:
+    async def _reopen(
+        self, unpaid: PaymentStatus, reason: str | None, public_reason: str | None = None
+    ) -> None:
         await workflow.execute_activity_method(
             Inventory.reopen_bidding,
-            self._settlement(unpaid_status=unpaid, reason=reason),
+            self._settlement(unpaid_status=unpaid, reason=reason, public_reason=public_reason),
             summary=f"Mark the payment {unpaid} and reopen bidding",
             **ACTIVITY_OPTIONS,
         )

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import BidRef
     from activities.inventory import Inventory
+    from domain.announcements import TECHNICAL_PROBLEM
     from domain.checkout import PaymentStatus
     from workflows.checkout_steps import ACTIVITY_OPTIONS, FIRST_RECHECK, CheckoutSteps, Paid
     from workflows.failures import (
@@ -206,12 +207,16 @@ class PaymentSagaWorkflow(CheckoutSteps):
             return
         await self._read_inbox()  # a decline that came in while we settled still counts
         if failed:
-            await self._reopen(PaymentStatus.CANCELED, f"checkout failed: {status.error}")
+            await self._reopen(
+                PaymentStatus.CANCELED, f"checkout failed: {status.error}", TECHNICAL_PROBLEM
+            )
             landed = at_stripe or "the PaymentIntent is canceled"
             status.compensation = f"bidding reopened; {landed}"
             self._end(CheckoutPhase.FAILED)
         elif status.window_closed is WindowClosed.CANCELED:
-            await self._reopen(PaymentStatus.CANCELED, self._cancel_reason())
+            request = status.cancel_request
+            assert request is not None
+            await self._reopen(PaymentStatus.CANCELED, self._cancel_reason(), request.reason)
             self._end(CheckoutPhase.CANCELED)
         else:
             await self._reopen(PaymentStatus.EXPIRED, None)

@@ -6,12 +6,15 @@ from typing import Any
 
 import pytest
 import stripe
+from sqlmodel import select
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from domain.announcements import TECHNICAL_PROBLEM, MailKind
 from domain.checkout import ArtworkStatus, BidStatus, PaymentStatus
 from infra.db import SessionFactory
+from infra.tables import Notification
 from tests.support.buyer import pay
 from tests.support.edge_proxy import EdgeProxy, Fault
 from tests.support.factories import checkout_rows, make_auction
@@ -27,6 +30,13 @@ from tests.workflows.conftest import (
 from workflows.failures import CHECKOUT_FAILED
 from workflows.payment_saga import PaymentSagaWorkflow
 from workflows.types import CheckoutPhase, WindowClosed
+
+
+async def queued_mails(sessions: SessionFactory, bid_id: int) -> dict[MailKind, dict[str, Any]]:
+    async with sessions() as session:
+        rows = await session.exec(select(Notification).where(Notification.bid_id == bid_id))
+        return {MailKind(row.kind): row.context for row in rows}
+
 
 AMOUNT_TOO_SMALL = {
     "type": "invalid_request_error",
@@ -138,6 +148,11 @@ async def test_a_payment_for_another_amount_is_never_a_sale(
     assert rows.payment.status == PaymentStatus.CANCELED
     assert rows.payment.failure_reason is not None
     assert "payment mismatch" in rows.payment.failure_reason
+    # The parties learn that the checkout stopped, in words for people, not our error.
+    told = await queued_mails(sessions, auction.bid_id)
+    assert told[MailKind.CHECKOUT_CANCELED]["detail"] == TECHNICAL_PROBLEM
+    assert told[MailKind.BIDDING_REOPENED]["detail"] == TECHNICAL_PROBLEM
+    assert MailKind.PAYMENT_RECEIPT not in told
 
 
 async def test_money_that_landed_before_a_failure_is_still_a_sale(
