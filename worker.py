@@ -15,6 +15,7 @@ from activities.inventory import Inventory
 from activities.stripe_payments import StripePayments
 from infra.announcer import Announcer
 from infra.db import SessionFactory, create_engine, session_factory
+from infra.search_attributes import ensure_search_attributes
 from infra.settings import Settings, get_settings
 from infra.stripe_api import connect_stripe
 from infra.temporal import connect_temporal
@@ -55,6 +56,7 @@ async def main() -> None:
     engine = create_engine(settings.require_database_url())
     stripe_connection = connect_stripe(settings)
     client = await connect_temporal(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace)
     worker = build_worker(client, settings, session_factory(engine), stripe_connection.client)
 
     stop = asyncio.Event()

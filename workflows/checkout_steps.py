@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.stripe_events import PaymentEventKind
     from workflows.details import render_details
     from workflows.failures import PAYMENT_MISMATCH, CheckoutFailure
+    from workflows.search_attributes import keep_indexed
     from workflows.types import (
         CarriedCheckout,
         CheckoutPhase,
@@ -321,3 +322,4 @@ class CheckoutSteps:
     def _show(self, phase: CheckoutPhase) -> None:
         self._status.phase = phase
         workflow.set_current_details(render_details(self._status))
+        keep_indexed(self._saga, self._status)

@@ -123,6 +123,10 @@ class PaymentSagaInput:
     # A run whose history grows past this continues as new, carrying the checkout.
     history_event_limit: int = 2000
     carried: CarriedCheckout | None = None
+    # Unknown to sagas started before it was passed: their SellerId is simply not indexed.
+    seller_id: int | None = None
+    # How far past its original deadline operators may push a checkout's deadline.
+    max_extension_minutes: int = 1440
 
 
 @dataclass(frozen=True)

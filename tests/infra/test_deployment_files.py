@@ -18,6 +18,7 @@ import yaml
 from fastapi import FastAPI
 
 from infra.settings import DEVELOPMENT_SECRETS, Settings
+from workflows.search_attributes import CHECKOUT_SEARCH_ATTRIBUTES, type_name
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -305,3 +306,22 @@ def test_build_context_excludes_local_state_but_not_what_the_image_copies() -> N
         assert (REPO / source).exists(), f"the Dockerfile copies {source}, which does not exist"
         ignored = [pattern for pattern in patterns if fnmatch.fnmatch(source, pattern)]
         assert not ignored, f"{source} is copied but excluded by {ignored}"
+
+
+def test_the_namespace_job_registers_every_search_attribute_of_the_saga() -> None:
+    """The CLI pairs each --name with the --type in the same position."""
+    script = " ".join(SERVICES["temporal-namespace"]["command"]).replace("\\\n", " ")
+    creates = [
+        shlex.split(line.split("search-attribute create", 1)[1])
+        for line in script.split("temporal operator")
+        if line.strip().startswith("search-attribute create")
+    ]
+    registered: dict[str, str] = {}
+    for arguments in creates:
+        names = [arguments[i + 1] for i, flag in enumerate(arguments) if flag == "--name"]
+        types = [arguments[i + 1] for i, flag in enumerate(arguments) if flag == "--type"]
+        assert len(names) == len(types), arguments
+        # $$: compose leaves the variable for the shell, which reads the job's own.
+        assert arguments[arguments.index("--namespace") + 1] == "$$TEMPORAL_NAMESPACE"
+        registered.update(zip(names, types, strict=True))
+    assert registered == {key.name: type_name(key) for key in CHECKOUT_SEARCH_ATTRIBUTES}
