@@ -41,6 +41,7 @@ def build_worker(
             inventory.complete_sale,
             inventory.reopen_bidding,
             inventory.recorded_payment_intent,
+            inventory.extend_payment_deadline,
             payments.open_payment_intent,
             payments.retrieve_payment_intent,
             payments.cancel_payment_intent,

@@ -13,6 +13,13 @@ def render_details(status: CheckoutStatus) -> str:
         lines.append(f"PaymentIntent `{status.payment_intent_id}`")
     if status.expires_at and not status.phase.is_final:
         lines.append(f"deadline {status.expires_at.isoformat()}")
+    if status.extensions and status.original_expires_at:
+        lines.append(f"original deadline {status.original_expires_at.isoformat()}")
+    for granted in status.extensions:
+        lines.append(
+            f"deadline extended by {granted.minutes} min to {granted.expires_at.isoformat()}"
+            f" by {granted.requested_by} at {granted.requested_at.isoformat()}: {granted.reason}"
+        )
     if status.window_closed:
         lines.append(f"buyer's window closed: {status.window_closed.value}")
     if status.failure_reason:
