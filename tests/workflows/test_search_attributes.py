@@ -6,6 +6,9 @@ not). Visibility follows the saga by a moment, so each lookup polls.
 
 from __future__ import annotations
 
+import asyncio
+import json
+from asyncio.subprocess import PIPE
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,11 +18,13 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.processes import tool
 from infra.db import SessionFactory
 from infra.tables import Bid
 from tests.support.edge_proxy import EdgeProxy
 from tests.support.factories import Auction, make_auction, make_user
 from tests.support.polling import eventually
+from tests.support.stack import temporal_address
 from tests.workflows.conftest import (
     buyer_pays,
     new_task_queue,
@@ -210,3 +215,46 @@ async def test_a_reopened_and_a_rejected_checkout_are_found(
     await found_by_each(
         client, saga_workflow_id(outbid.bid_id), phase="rejected", **identity(outbid)
     )
+
+
+async def test_the_cli_finds_a_checkout_and_extends_its_deadline(
+    temporal_dev: WorkflowEnvironment,
+    sessions: SessionFactory,
+    stripe_client: stripe.StripeClient,
+) -> None:
+    """The commands the README gives operators, as they type them."""
+    client = temporal_dev.client
+    auction = await make_auction(sessions, "440.00")
+    workflow_id = saga_workflow_id(auction.bid_id)
+    address = ["--address", temporal_address(client), "--output", "json"]
+    async with saga_worker(client, sessions, stripe_client) as worker:
+        handle = await start_saga(client, worker, auction)
+        status = await opened(handle)
+        assert status.expires_at is not None
+        await found_by_each(client, workflow_id, phase="awaiting_payment")
+        before = (status.expires_at + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        query = (
+            f'CheckoutPhase = "awaiting_payment" AND PaymentDeadline < "{before}" '
+            f"AND ArtworkId = {auction.artwork_id}"
+        )
+        listed = await temporal_cli("workflow", "list", "--query", query, *address)
+        assert [run["execution"]["workflowId"] for run in json.loads(listed)] == [workflow_id]
+
+        request = {"minutes": 30, "reason": "bank holiday", "requested_by": "ops@example.com"}
+        await temporal_cli(
+            "workflow", "update", "execute", "--workflow-id", workflow_id,
+            "--name", "extend_deadline", "--input", json.dumps(request), *address,
+        )  # fmt: skip
+        extended = await handle.query(PaymentSagaWorkflow.status)
+        await handle.terminate(reason="test over")
+    assert extended.expires_at == status.expires_at + timedelta(minutes=30)
+    assert extended.extensions[0].requested_by == "ops@example.com"
+
+
+async def temporal_cli(*arguments: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        tool("temporal"), *arguments, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
