@@ -175,7 +175,7 @@ class CheckoutSummary(BaseModel):
     """A checkout as Temporal's visibility indexes it: a moment behind the saga at most."""
 
     workflow_id: str
-    bid_id: int
+    bid_id: int | None = Field(description="From the workflow id; null for a saga started by hand.")
     run_status: str | None = Field(
         description="Temporal's: running, completed, failed, canceled, terminated..."
     )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from workflows.types import CheckoutStatus
 
+# The details stay short enough to read: the latest extensions, and how many came before.
+SHOWN_EXTENSIONS = 5
+
 
 def render_details(status: CheckoutStatus) -> str:
     lines = [f"**{status.phase.value}**: bid {status.bid_id} on artwork {status.artwork_id}"]
@@ -15,7 +18,10 @@ def render_details(status: CheckoutStatus) -> str:
         lines.append(f"deadline {status.expires_at.isoformat()}")
     if status.extensions and status.original_expires_at:
         lines.append(f"original deadline {status.original_expires_at.isoformat()}")
-    for granted in status.extensions:
+    earlier = len(status.extensions) - SHOWN_EXTENSIONS
+    if earlier > 0:
+        lines.append(f"{earlier} earlier extensions (the `status` query lists them all)")
+    for granted in status.extensions[-SHOWN_EXTENSIONS:]:
         lines.append(
             f"deadline extended by {granted.minutes} min to {granted.expires_at.isoformat()}"
             f" by {granted.requested_by} at {granted.requested_at.isoformat()}: {granted.reason}"

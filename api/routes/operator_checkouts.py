@@ -153,7 +153,7 @@ def _summary(execution: WorkflowExecution) -> CheckoutSummary:
     amount = indexed.get(AMOUNT_DUE)
     return CheckoutSummary(
         workflow_id=execution.id,
-        bid_id=int(execution.id.removeprefix(WORKFLOW_ID_PREFIX)),
+        bid_id=_bid_of(execution.id),
         run_status=execution.status.name.lower() if execution.status else None,
         phase=indexed.get(CHECKOUT_PHASE),
         artwork_id=indexed.get(ARTWORK_ID),
@@ -166,6 +166,13 @@ def _summary(execution: WorkflowExecution) -> CheckoutSummary:
         started_at=execution.start_time,
         closed_at=execution.close_time,
     )
+
+
+def _bid_of(workflow_id: str) -> int | None:
+    # Someone may start the saga by hand under another id (the UI's "Start Workflow Like
+    # This One"): it is listed all the same.
+    number = workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+    return int(number) if number.isdecimal() and number.isascii() else None
 
 
 # Page tokens are Temporal's, sealed to the query they page through: a token made up, altered

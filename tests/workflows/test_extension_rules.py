@@ -113,3 +113,14 @@ def test_the_web_ui_shows_who_extended_the_deadline_and_why() -> None:
     assert f"original deadline {DEADLINE.isoformat()}" in details
     assert "extended by 30 min" in details and "by ops@example.com" in details
     assert "bank holiday" in details
+
+
+def test_the_web_ui_shows_the_latest_extensions_and_counts_the_rest() -> None:
+    status = awaiting()
+    for _ in range(7):
+        granted = extension(status, asked(minutes=1), NOW)
+        status.expires_at = granted.expires_at
+        status.extensions.append(granted)
+    details = render_details(status)
+    assert "2 earlier extensions" in details
+    assert details.count("extended by 1 min") == 5
