@@ -16,6 +16,7 @@ from activities.inventory import Inventory
 from activities.stripe_payments import StripePayments
 from infra.announcer import Announcer
 from infra.db import SessionFactory, create_engine, session_factory
+from infra.search_attributes import ensure_search_attributes
 from infra.settings import Settings, get_settings
 from infra.stripe_api import connect_stripe
 from infra.temporal import connect_temporal
@@ -42,6 +43,7 @@ def build_worker(
             inventory.complete_sale,
             inventory.reopen_bidding,
             inventory.recorded_payment_intent,
+            inventory.extend_payment_deadline,
             payments.open_payment_intent,
             payments.retrieve_payment_intent,
             payments.cancel_payment_intent,
@@ -63,6 +65,7 @@ async def main() -> None:
     engine = create_engine(settings.require_database_url())
     stripe_connection = connect_stripe(settings)
     client = await connect_temporal(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace)
     sessions = session_factory(engine)
     worker = build_worker(client, settings, sessions, stripe_connection.client)
 

@@ -16,7 +16,14 @@ from api.deps import ServicesDep
 from api.errors import error_responses, install_error_handlers
 from api.realtime.relay import Relay, listen_dsn
 from api.realtime.server import LiveSockets
-from api.routes import artworks, bids, operator_notifications, payments, webhooks
+from api.routes import (
+    artworks,
+    bids,
+    operator_checkouts,
+    operator_notifications,
+    payments,
+    webhooks,
+)
 from api.sagas import CheckoutSagas
 from api.services import Services
 from infra.announcer import Announcer
@@ -70,7 +77,7 @@ def build_http_app(settings: Settings | None, live: LiveSockets) -> FastAPI:
         summary="Turns a winning bid into money, or gives the artwork back to the auction.",
         lifespan=lifespan,
     )
-    for module in (webhooks, artworks, bids, payments, operator_notifications):
+    for module in (webhooks, artworks, bids, payments, operator_checkouts, operator_notifications):
         app.include_router(module.router)
     install_error_handlers(app)
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from workflows.search_attributes import dev_server_flags
+
 if TYPE_CHECKING:
     # Imported where used: pgserver warns at import time when XDG_RUNTIME_DIR is unset.
     from pgserver.postgres_server import PostgresServer
@@ -178,6 +180,7 @@ def start_temporal(
         tool("temporal"), "server", "start-dev",
         "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
         "--log-level", "warn",
+        *dev_server_flags(),  # the saga's search attributes: a checkout is indexed as it moves
     ]  # fmt: skip
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)

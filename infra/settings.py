@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         description="After this long in `processing` past its window, a checkout asks for an "
         "operator's attention.",
     )
+    max_payment_extension_minutes: int = Field(
+        default=1440,
+        ge=0,
+        description="How far past its original deadline operators may extend a checkout's.",
+    )
     idempotency_prefix: str = Field(
         default="",
         max_length=100,

@@ -29,9 +29,11 @@ from devstack.processes import (
     start_postgres,
 )
 from infra.db import SessionFactory, create_engine, session_factory
+from infra.search_attributes import ensure_search_attributes
 from infra.settings import Settings
 from infra.stripe_api import connect_stripe
 from tests.support.stack import settings_for
+from workflows.search_attributes import CHECKOUT_SEARCH_ATTRIBUTES
 
 # pgserver logs from its exit hook, after pytest has closed the captured streams.
 logging.getLogger("pgserver").setLevel(logging.WARNING)
@@ -75,6 +77,7 @@ async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
         data_converter=pydantic_data_converter,
+        search_attributes=CHECKOUT_SEARCH_ATTRIBUTES,
     )
     yield env
     await env.shutdown()
@@ -86,6 +89,8 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
+    # The test server takes no attributes at start, but registers them as a worker would.
+    assert await ensure_search_attributes(env.client, env.client.namespace)
     yield env
     await env.shutdown()
 

@@ -7,6 +7,7 @@ cancellation); this base class holds what the checkout does with Stripe and the 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.stripe_events import PaymentEventKind
     from workflows.details import render_details
     from workflows.failures import PAYMENT_MISMATCH, CheckoutFailure
+    from workflows.search_attributes import keep_indexed
     from workflows.types import (
         CarriedCheckout,
         CheckoutPhase,
@@ -115,6 +117,7 @@ class CheckoutSteps:
         status.payment_id, status.payment_intent_id = opened.payment_id, opened.payment_intent_id
         status.amount, status.fee_amount = opened.amount, opened.fee_amount
         status.expires_at = opened.expires_at
+        status.original_expires_at = opened.original_expires_at or opened.expires_at
         status.attempts, status.failure_reason = opened.declines, opened.failure_reason
         if status.cancel_request is not None:
             self._close_window(WindowClosed.CANCELED)  # the secret is never handed out
@@ -124,12 +127,14 @@ class CheckoutSteps:
             return None
         status.client_secret = opened.client_secret
         self._show(CheckoutPhase.AWAITING_PAYMENT)
-        return await self._buyer_window(opened.expires_at)
+        return await self._buyer_window()
 
-    async def _buyer_window(self, deadline: datetime) -> Paid | None:
+    async def _buyer_window(self) -> Paid | None:
         """Stripe's events until a verified payment, an operator's cancel or the deadline.
 
-        Events received are processed before a cancel or the deadline is honoured.
+        Events received are processed before a cancel or the deadline is honoured. The
+        deadline is the status's, read afresh each time: an operator's extension wakes the
+        wait, which then runs to the new one.
         """
         while True:
             if await self._read_inbox():
@@ -148,6 +153,8 @@ class CheckoutSteps:
             if self._status.cancel_request is not None:
                 self._close_window(WindowClosed.CANCELED)
                 return None
+            deadline = self._status.expires_at
+            assert deadline is not None
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
                 self._close_window(WindowClosed.DEADLINE)
@@ -155,10 +162,18 @@ class CheckoutSteps:
             # At the deadline the loop still reads what arrived with it, then closes the window.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: bool(self._inbox) or self._status.cancel_request is not None,
+                    self._window_news(deadline),
                     timeout=remaining,
                     timeout_summary="payment deadline",
                 )
+
+    def _window_news(self, deadline: datetime) -> Callable[[], bool]:
+        """What ends a wait in the buyer's window: an event, a cancel, the deadline moving."""
+        return lambda: (
+            bool(self._inbox)
+            or self._status.cancel_request is not None
+            or self._status.expires_at != deadline
+        )
 
     async def _settle(self) -> Paid | None:
         """Asks Stripe until its answer is final: paid (verified), or canceled by us.
@@ -323,3 +338,4 @@ class CheckoutSteps:
     def _show(self, phase: CheckoutPhase) -> None:
         self._status.phase = phase
         workflow.set_current_details(render_details(self._status))
+        keep_indexed(self._saga, self._status)

@@ -50,6 +50,9 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET /api/payments/my-payments":           (401, 401, 401, 401, 401, 200, 200, 200, 200),
     "GET /api/payments/{payment_id}":          (401, 401, 401, 401, 401, 200, 404, 404, 200),
     "GET /api/operator/notifications":         (401, 401, 401, 401, 401, 403, 403, 403, 200),
+    "GET /api/operator/checkouts":             (401, 401, 401, 401, 401, 403, 403, 403, 200),
+    "POST /api/operator/checkouts/{bid_id}/extend": (401, 401, 401, 401, 401, 403, 403, 403, 200),
+    "POST /api/operator/checkouts/{bid_id}/cancel": (401, 401, 401, 401, 401, 403, 403, 403, 200),
     # Signed by Stripe, not by a bearer token: whatever Authorization says is irrelevant.
     "POST /api/payments/webhook":              (200, 200, 200, 200, 200, 200, 200, 200, 200),
     "GET /healthz":                            (200, 200, 200, 200, 200, 200, 200, 200, 200),
@@ -63,6 +66,7 @@ class Scene:
     bid_id: int
     payment_id: int
     headers: dict[str, dict[str, str]]  # per caller
+    spare_bid_id: int  # a second checkout, for the operator to cancel
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -90,12 +94,16 @@ async def scene(stack: Stack) -> Scene:
         "seller": stack.headers(closed.seller),
         "operator": stack.headers(unique("operator"), roles=["operator"]),
     }
-    return Scene(closed.artwork_id, closed.bid_id, intent.json()["payment_id"], headers)
+    spare = await closed_auction(stack)
+    return Scene(
+        closed.artwork_id, closed.bid_id, intent.json()["payment_id"], headers, spare.bid_id
+    )
 
 
 async def call(stack: Stack, scene: Scene, route: str, caller: str) -> httpx.Response:
     method, template = route.split(" ")
-    path = template.format(artwork_id=scene.artwork_id, payment_id=scene.payment_id)
+    bid_id = scene.spare_bid_id if template.endswith("/cancel") else scene.bid_id
+    path = template.format(artwork_id=scene.artwork_id, payment_id=scene.payment_id, bid_id=bid_id)
     headers = dict(scene.headers[caller])
     content: bytes | None = None
     if template == "/api/artworks":
@@ -104,6 +112,10 @@ async def call(stack: Stack, scene: Scene, route: str, caller: str) -> httpx.Res
         content = json.dumps({"amount": "9000.00"}).encode()
     elif template.endswith("/create-intent"):
         content = json.dumps({"bid_id": scene.bid_id}).encode()
+    elif template.endswith("/extend"):
+        content = json.dumps({"minutes": 1, "reason": "matrix"}).encode()
+    elif template.endswith("/cancel"):
+        content = json.dumps({"reason": "matrix"}).encode()
     elif template.endswith("/webhook"):
         event = {"id": f"evt_{unique('matrix')}", "type": "customer.created", "data": {}}
         content, signature = signed(event, stack.settings.stripe_webhook_secret)

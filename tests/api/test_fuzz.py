@@ -34,7 +34,7 @@ from domain.money import SUPPORTED_CURRENCIES
 from tests.api.conftest import closed_auction, open_auction
 from tests.support.stack import Stack, unique
 
-# Per operation, generation mode and round (10 operations, 2 modes, 2 rounds): about 30 s.
+# Per operation, generation mode and round (13 operations, 2 modes, 2 rounds): about 45 s.
 EXAMPLES = 100
 # The second round bids on and closes the artworks the first one put up.
 ROUNDS = 2

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from api.main import AuctionApp
 from infra.settings import DEVELOPMENT_SECRETS, Settings
+from workflows.search_attributes import CHECKOUT_SEARCH_ATTRIBUTES, type_name
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -325,3 +326,22 @@ def test_the_image_installs_every_package_the_processes_import() -> None:
     copied = {source for sources in build for source in sources}
     assert {"notifications", "infra", "domain", "api"} <= packages
     assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
+
+
+def test_the_namespace_job_registers_every_search_attribute_of_the_saga() -> None:
+    """The CLI pairs each --name with the --type in the same position."""
+    script = " ".join(SERVICES["temporal-namespace"]["command"]).replace("\\\n", " ")
+    creates = [
+        shlex.split(line.split("search-attribute create", 1)[1])
+        for line in script.split("temporal operator")
+        if line.strip().startswith("search-attribute create")
+    ]
+    registered: dict[str, str] = {}
+    for arguments in creates:
+        names = [arguments[i + 1] for i, flag in enumerate(arguments) if flag == "--name"]
+        types = [arguments[i + 1] for i, flag in enumerate(arguments) if flag == "--type"]
+        assert len(names) == len(types), arguments
+        # $$: compose leaves the variable for the shell, which reads the job's own.
+        assert arguments[arguments.index("--namespace") + 1] == "$$TEMPORAL_NAMESPACE"
+        registered.update(zip(names, types, strict=True))
+    assert registered == {key.name: type_name(key) for key in CHECKOUT_SEARCH_ATTRIBUTES}

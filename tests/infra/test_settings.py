@@ -122,3 +122,13 @@ def test_links_lead_somewhere_over_http() -> None:
     )
     with pytest.raises(ValueError, match="public_base_url"):
         Settings(public_base_url="auction.example")
+
+
+def test_operators_may_extend_a_deadline_by_a_day_unless_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().max_payment_extension_minutes == 1440
+    monkeypatch.setenv("MAX_PAYMENT_EXTENSION_MINUTES", "90")
+    assert Settings().max_payment_extension_minutes == 90
+    with pytest.raises(ValueError, match="max_payment_extension_minutes"):
+        Settings(max_payment_extension_minutes=-1)

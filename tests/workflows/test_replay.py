@@ -35,6 +35,9 @@ SHAPES = frozenset(
         "failed_before_the_intent",
         "failed_on_a_mismatched_payment",
         "failed_after_the_money_landed",
+        # Recorded once the saga indexed itself (behind its patch) and took extensions.
+        "deadline_extended_then_expired",
+        "deadline_extended_then_paid",
     }
 )
 
