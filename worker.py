@@ -17,7 +17,7 @@ from infra.announcer import Announcer
 from infra.db import SessionFactory, create_engine, session_factory
 from infra.settings import Settings, get_settings
 from infra.stripe_api import connect_stripe
-from infra.temporal import connect_temporal
+from infra.temporal import connect_temporal, data_converter, payload_codec
 from workflows.payment_saga import PaymentSagaWorkflow
 
 log = logging.getLogger("worker")
@@ -52,9 +52,10 @@ def build_worker(
 async def main() -> None:
     settings = get_settings()
     settings.refuse_development_secrets("stripe_secret_key")
+    codec = payload_codec(settings)  # before anything starts: no keys, no worker
     engine = create_engine(settings.require_database_url())
     stripe_connection = connect_stripe(settings)
-    client = await connect_temporal(settings)
+    client = await connect_temporal(settings, data_converter(settings, codec))
     worker = build_worker(client, settings, session_factory(engine), stripe_connection.client)
 
     stop = asyncio.Event()
@@ -62,10 +63,11 @@ async def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     log.info(
-        "Worker polling %s on %s (namespace %s)",
+        "Worker polling %s on %s (namespace %s), payloads encrypted with key %s",
         settings.temporal_task_queue,
         settings.temporal_address,
         settings.temporal_namespace,
+        codec.key_id,
     )
     async with worker:
         await stop.wait()

@@ -17,6 +17,7 @@ from api.services import Services
 from infra.announcer import Announcer
 from infra.db import create_engine, session_factory
 from infra.settings import Settings, get_settings
+from infra.temporal import data_converter, payload_codec
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,12 +25,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or get_settings()
         resolved.refuse_development_secrets("jwt_secret", "stripe_webhook_secret")
+        codec = payload_codec(resolved)  # no keys, no API: it could start no saga
         engine = create_engine(resolved.require_database_url())
         app.state.services = Services(
             settings=resolved,
             sessions=session_factory(engine),
-            sagas=CheckoutSagas(resolved),
+            sagas=CheckoutSagas(resolved, data_converter(resolved, codec)),
             announcer=Announcer(resolved.mail_from),
+            codec=codec,
         )
         try:
             yield

@@ -12,6 +12,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.converter import DataConverter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -48,8 +49,9 @@ class CheckoutFailed(Exception):
 
 
 class CheckoutSagas:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, converter: DataConverter) -> None:
         self._settings = settings
+        self._converter = converter
         self._client: Client | None = None
         self._connecting = asyncio.Lock()
 
@@ -58,7 +60,7 @@ class CheckoutSagas:
         async with self._connecting:
             if self._client is None:
                 try:
-                    self._client = await connect_temporal(self._settings)
+                    self._client = await connect_temporal(self._settings, self._converter)
                 except RuntimeError as failure:  # how the SDK reports a failed connect
                     raise TemporalUnavailable(str(failure)) from failure
             return self._client

@@ -6,7 +6,7 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.announcements import mail_domain
@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "auction-payments"
+    temporal_payload_keys: SecretStr | None = Field(
+        default=None,
+        description="key_id:base64-of-32-bytes[,...]: the first encrypts Temporal payloads, "
+        "all decrypt. Unset outside production: a key generated under .data/.",
+    )
     stripe_secret_key: str = "sk_test_dev_localstripe"
     stripe_webhook_secret: str = "whsec_dev_localstripe"
     stripe_api_base: str | None = Field(
@@ -136,6 +141,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value if value and value.strip() else None
+
+    @field_validator("temporal_payload_keys")
+    @classmethod
+    def _blank_keys_are_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        # The format is checked where the keys are loaded: a validation error here would
+        # print the value, secrets and all.
+        return value if value is not None and value.get_secret_value().strip() else None
 
     def refuse_development_secrets(self, *names: str) -> None:
         """In production, stops a process whose secrets are still the laptop defaults.

@@ -79,7 +79,7 @@ async def scene(stack: Stack) -> Scene:
         "expired": issue_token(secret, sub=closed.buyer, email=email, now=now - 7200),
         "no exp": jwt.encode(no_exp, secret, algorithm="HS256"),
         "wrong key": jwt.encode(claims, "not-the-deployment-key-" + "k" * 32, algorithm="HS256"),
-        "alg none": jwt.encode(claims, None, algorithm="none"),
+        "alg none": jwt.encode(claims, "", algorithm="none"),
     }
     headers = {
         "no token": {},
