@@ -12,6 +12,8 @@ from sqlalchemy import text
 from api.deps import ServicesDep
 from api.errors import error_responses, install_error_handlers
 from api.routes import artworks, bids, payments, webhooks
+from api.routes import codec as codec_routes
+from api.routes.codec import CodecCors
 from api.sagas import CheckoutSagas
 from api.services import Services
 from infra.announcer import Announcer
@@ -44,9 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Turns a winning bid into money, or gives the artwork back to the auction.",
         lifespan=lifespan,
     )
-    for module in (webhooks, artworks, bids, payments):
+    for module in (webhooks, artworks, bids, payments, codec_routes):
         app.include_router(module.router)
     install_error_handlers(app)
+    app.add_middleware(CodecCors)
 
     @app.get(
         "/healthz",
