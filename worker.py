@@ -19,7 +19,7 @@ from infra.db import SessionFactory, create_engine, session_factory
 from infra.search_attributes import ensure_search_attributes
 from infra.settings import Settings, get_settings
 from infra.stripe_api import connect_stripe
-from infra.temporal import connect_temporal
+from infra.temporal import connect_temporal, data_converter, payload_codec
 from notifications.dispatcher import MailDispatcher
 from workflows.payment_saga import PaymentSagaWorkflow
 
@@ -62,9 +62,10 @@ def build_dispatcher(settings: Settings, sessions: SessionFactory) -> MailDispat
 async def main() -> None:
     settings = get_settings()
     settings.refuse_development_secrets("stripe_secret_key")
+    codec = payload_codec(settings)  # before anything starts: no keys, no worker
     engine = create_engine(settings.require_database_url())
     stripe_connection = connect_stripe(settings)
-    client = await connect_temporal(settings)
+    client = await connect_temporal(settings, data_converter(settings, codec))
     await ensure_search_attributes(client, settings.temporal_namespace)
     sessions = session_factory(engine)
     worker = build_worker(client, settings, sessions, stripe_connection.client)
@@ -74,10 +75,11 @@ async def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     log.info(
-        "Worker polling %s on %s (namespace %s)",
+        "Worker polling %s on %s (namespace %s), payloads encrypted with key %s",
         settings.temporal_task_queue,
         settings.temporal_address,
         settings.temporal_namespace,
+        codec.key_id,
     )
     # The mail has a pool of its own: sends and retries never wait for the activities'
     # connections, nor the activities for theirs.

@@ -24,11 +24,16 @@ from api.routes import (
     payments,
     webhooks,
 )
+from api.routes import (
+    codec as codec_routes,
+)
+from api.routes.codec import CodecCors
 from api.sagas import CheckoutSagas
 from api.services import Services
 from infra.announcer import Announcer
 from infra.db import create_engine, session_factory
 from infra.settings import Settings, get_settings
+from infra.temporal import data_converter, payload_codec
 
 
 class AuctionApp:
@@ -54,13 +59,15 @@ def build_http_app(settings: Settings | None, live: LiveSockets) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or get_settings()
         resolved.refuse_development_secrets("jwt_secret", "stripe_webhook_secret")
+        codec = payload_codec(resolved)  # no keys, no API: it could start no saga
         database_url = resolved.require_database_url()
         engine = create_engine(database_url)
         app.state.services = Services(
             settings=resolved,
             sessions=session_factory(engine),
-            sagas=CheckoutSagas(resolved),
+            sagas=CheckoutSagas(resolved, data_converter(resolved, codec)),
             announcer=Announcer(resolved.mail_from),
+            codec=codec,
         )
         live.bind(app.state.services)
         relay = Relay(listen_dsn(database_url), live.deliver)
@@ -77,9 +84,19 @@ def build_http_app(settings: Settings | None, live: LiveSockets) -> FastAPI:
         summary="Turns a winning bid into money, or gives the artwork back to the auction.",
         lifespan=lifespan,
     )
-    for module in (webhooks, artworks, bids, payments, operator_checkouts, operator_notifications):
+    routers = (
+        webhooks,
+        artworks,
+        bids,
+        payments,
+        operator_checkouts,
+        operator_notifications,
+        codec_routes,
+    )
+    for module in routers:
         app.include_router(module.router)
     install_error_handlers(app)
+    app.add_middleware(CodecCors)
 
     @app.get(
         "/healthz",

@@ -16,6 +16,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -67,8 +68,9 @@ class PageTokenRefused(Exception):
 
 
 class CheckoutSagas:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, converter: DataConverter) -> None:
         self._settings = settings
+        self._converter = converter
         self._client: Client | None = None
         self._connecting = asyncio.Lock()
 
@@ -77,7 +79,7 @@ class CheckoutSagas:
         async with self._connecting:
             if self._client is None:
                 try:
-                    self._client = await connect_temporal(self._settings)
+                    self._client = await connect_temporal(self._settings, self._converter)
                 except RuntimeError as failure:  # how the SDK reports a failed connect
                     raise TemporalUnavailable(str(failure)) from failure
             return self._client
