@@ -19,7 +19,13 @@ from activities.contracts import (
     ReserveArtwork,
     SettleCheckout,
 )
-from domain.announcements import ReopenReason, artwork_sold, bidding_reopened, payment_failed
+from domain.announcements import (
+    ReopenReason,
+    artwork_sold,
+    bidding_reopened,
+    deadline_extended,
+    payment_failed,
+)
 from domain.checkout import (
     ARTWORK_TRANSITIONS,
     BID_TRANSITIONS,
@@ -175,8 +181,18 @@ class Inventory:
                     },
                 ],
             }
-            # Where the buyer would hear of the new deadline: an announcement written here
-            # goes out with this transaction, exactly once (a retry returned above).
+            if payment.expires_at != extension.expires_at:
+                return  # a later extension committed first: it told the buyer the deadline
+            facts = await checkout_facts(session, extension.bid_id)
+            await self._announcer.write(
+                session,
+                deadline_extended(
+                    facts,
+                    extension_id=extension.extension_id,
+                    minutes=extension.minutes,
+                    occurred_at=_now(),
+                ),
+            )
 
     @activity.defn
     async def recorded_payment_intent(self, bid: BidRef) -> RecordedIntent:

@@ -279,7 +279,7 @@ def _sale_problems(rows: CheckoutRows, intent: Mapping[str, Any] | None) -> list
     return problems
 
 
-# The emails each outcome queues, besides the winner's declines (any number, once each).
+# The emails each outcome queues, besides the winner's declines and extensions (any number).
 _MAILS_OF = {
     "sold": ("artwork_sold", "payment_receipt", "payment_required"),
     "expired": ("bidding_reopened", "payment_expired", "payment_required"),
@@ -291,7 +291,7 @@ def _mail_problems(rows: CheckoutRows, outcome: Outcome) -> list[str]:
     if rows.mails is None or outcome not in (Outcome.SOLD, Outcome.REOPENED):
         return []
     key = "sold" if outcome is Outcome.SOLD else str(rows.payment_status)
-    queued = tuple(kind for kind in rows.mails if kind != "payment_failed")
+    queued = tuple(k for k in rows.mails if k not in ("payment_failed", "deadline_extended"))
     if queued != _MAILS_OF[key]:
         return [f"emails queued {list(queued)}, expected {list(_MAILS_OF[key])} once each"]
     return []

@@ -29,6 +29,7 @@ class LiveEventName(StrEnum):
     BID_PLACED = "bid_placed"
     PAYMENT_REQUIRED = "payment_required"
     PAYMENT_FAILED = "payment_failed"
+    DEADLINE_EXTENDED = "deadline_extended"
     ARTWORK_SOLD = "artwork_sold"
     BIDDING_REOPENED = "bidding_reopened"
 
@@ -36,6 +37,7 @@ class LiveEventName(StrEnum):
 class MailKind(StrEnum):
     PAYMENT_REQUIRED = "payment_required"
     PAYMENT_FAILED = "payment_failed"
+    DEADLINE_EXTENDED = "deadline_extended"
     PAYMENT_RECEIPT = "payment_receipt"
     ARTWORK_SOLD = "artwork_sold"
     PAYMENT_EXPIRED = "payment_expired"
@@ -234,6 +236,29 @@ def payment_failed(
     transition = f"bid-{facts.bid_id}-decline-{stripe_event_id}"
     mail = _mail(MailKind.PAYMENT_FAILED, transition, facts.buyer, facts, reason=reason)
     return Announcement(events=(event,), mails=(mail,))
+
+
+def deadline_extended(
+    facts: CheckoutFacts, *, extension_id: str, minutes: int, occurred_at: datetime
+) -> Announcement:
+    """An operator gave the winner more time: `facts.expires_at` is the new deadline."""
+    event = LiveEvent(
+        LiveEventName.DEADLINE_EXTENDED,
+        f"deadline_extended:{facts.bid_id}:{extension_id}",
+        facts.artwork_id,
+        occurred_at,
+        users=(facts.buyer.user_id,),
+        to_watchers=True,
+        fields={"bid_id": facts.bid_id, "minutes": minutes, "expires_at": _iso(facts.expires_at)},
+    )
+    transition = f"bid-{facts.bid_id}-extension-{_safe(extension_id)}"
+    mail = _mail(MailKind.DEADLINE_EXTENDED, transition, facts.buyer, facts, minutes=minutes)
+    return Announcement(events=(event,), mails=(mail,))
+
+
+def _safe(text: str) -> str:
+    """A Message-ID's local part takes letters, digits and a few marks: the rest become -."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)[:80]
 
 
 def artwork_sold(

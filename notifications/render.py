@@ -47,6 +47,9 @@ SUBJECTS: dict[MailKind, Callable[[Mapping[str, Any]], str]] = {
     MailKind.PAYMENT_FAILED: lambda v: (
         f"Your payment for {_quoted(v['artwork_title'])} did not go through"
     ),
+    MailKind.DEADLINE_EXTENDED: lambda v: (
+        f"More time to pay for {_quoted(v['artwork_title'])}: until {v['deadline']}"
+    ),
     MailKind.PAYMENT_RECEIPT: lambda v: f"Receipt: {v['total']} for {_quoted(v['artwork_title'])}",
     MailKind.ARTWORK_SOLD: lambda v: f"{_quoted(v['artwork_title'])} sold for {v['hammer_price']}",
     MailKind.PAYMENT_EXPIRED: lambda v: (
@@ -95,6 +98,7 @@ class MailRenderer:
             "net": money("net"),
             "charge_id": context.get("charge_id"),
             "reason": context.get("reason"),
+            "minutes": context.get("minutes"),
             # The saga's words for people: never who pressed the button, nor our errors.
             "detail": _text_or_none(context.get("detail")),
             "deadline": None if deadline is None else utc_text(deadline),

@@ -19,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 KINDS = (
     "payment_required",
     "payment_failed",
+    "deadline_extended",
     "payment_receipt",
     "artwork_sold",
     "payment_expired",

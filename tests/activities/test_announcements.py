@@ -4,7 +4,7 @@ or a rollback."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,7 +13,7 @@ import stripe
 from sqlmodel import col, delete, select
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import RecordDecline, SettleCheckout
+from activities.contracts import ExtendPaymentDeadline, RecordDecline, SettleCheckout
 from activities.inventory import Inventory
 from domain.announcements import LiveEventName, MailKind, payment_required
 from domain.checkout import PaymentStatus
@@ -22,7 +22,7 @@ from infra.queries import checkout_facts
 from infra.tables import Bid, Notification
 from tests.activities.test_inventory import reserved_and_opened
 from tests.support.activities import TEST_ANNOUNCER, activity_env
-from tests.support.factories import Auction, make_user
+from tests.support.factories import Auction, checkout_rows, make_user
 from tests.support.notify_listener import Heard, listening, settled
 
 
@@ -147,3 +147,34 @@ async def test_an_announcement_rolled_back_is_never_heard_nor_queued(
     await settled()
     assert names(heard, auction) == [LiveEventName.PAYMENT_REQUIRED]
     assert len(await queued(sessions, auction.bid_id)) == 1
+
+
+async def test_an_extension_retried_tells_the_winner_the_new_deadline_once(
+    sessions: SessionFactory, stripe_client: stripe.StripeClient, heard: Heard
+) -> None:
+    auction, intent_id = await reserved_and_opened(sessions, stripe_client)
+    original = (await checkout_rows(sessions, auction)).payment.expires_at
+    extension = ExtendPaymentDeadline(
+        bid_id=auction.bid_id,
+        payment_intent_id=intent_id,
+        extension_id="update-1",
+        expires_at=original + timedelta(minutes=30),
+        original_expires_at=original,
+        minutes=30,
+        reason="bank holiday",
+        requested_by="ops@example.com",
+        requested_at=datetime.now(UTC),
+    )
+    for _ in range(2):
+        await activity_env().run(
+            Inventory(sessions, TEST_ANNOUNCER).extend_payment_deadline, extension
+        )
+    await settled()
+    extended = heard.for_artwork(auction.artwork_id)[-1]
+    assert extended.name is LiveEventName.DEADLINE_EXTENDED
+    assert extended.users == (auction.buyer_id,)
+    assert extended.fields["expires_at"] == (original + timedelta(minutes=30)).isoformat()
+    assert names(heard, auction).count(LiveEventName.DEADLINE_EXTENDED) == 1
+    assert (await queued(sessions, auction.bid_id))[1:] == [
+        (MailKind.DEADLINE_EXTENDED, auction.buyer_id)
+    ]

@@ -19,6 +19,7 @@ from domain.announcements import (
     ReopenReason,
     artwork_sold,
     bidding_reopened,
+    deadline_extended,
     payment_failed,
     payment_required,
 )
@@ -68,6 +69,7 @@ def contexts(checkout: CheckoutFacts) -> dict[MailKind, dict[str, Any]]:
             stripe_event_id="evt_1",
             occurred_at=NOW,
         ).mails,
+        *deadline_extended(checkout, extension_id="upd-1", minutes=30, occurred_at=NOW).mails,
         *artwork_sold(checkout, charge_id="ch_123", occurred_at=NOW).mails,
         *bidding_reopened(
             checkout, reason=ReopenReason.EXPIRED, detail=None, highest_bid=None, occurred_at=NOW
@@ -101,6 +103,13 @@ MUST_SAY = {
     MailKind.PAYMENT_FAILED: [
         "card_declined: Your card was declined.",
         "9 minutes left",
+        "https://auction.example/checkout/12",
+    ],
+    MailKind.DEADLINE_EXTENDED: [
+        "30 more minutes",
+        "2026-12-01 14:09 UTC",
+        "9 minutes left",
+        "1,287.64 USD",
         "https://auction.example/checkout/12",
     ],
     MailKind.PAYMENT_RECEIPT: ["1,287.64 USD", "ch_123", "not refunded"],
