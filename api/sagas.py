@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
+from enum import StrEnum
 
 from temporalio.client import (
     Client,
+    Interceptor,
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -47,9 +50,15 @@ class CheckoutFailed(Exception):
     """The saga failed on an error no retry fixes; it waits for an operator (see the README)."""
 
 
+class Delivery(StrEnum):
+    SIGNALED = "signaled"  # the running saga took the event
+    RESTARTED = "restarted"  # the event started the saga again
+
+
 class CheckoutSagas:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, interceptors: Sequence[Interceptor] = ()) -> None:
         self._settings = settings
+        self._interceptors = interceptors
         self._client: Client | None = None
         self._connecting = asyncio.Lock()
 
@@ -58,7 +67,9 @@ class CheckoutSagas:
         async with self._connecting:
             if self._client is None:
                 try:
-                    self._client = await connect_temporal(self._settings)
+                    self._client = await connect_temporal(
+                        self._settings, interceptors=self._interceptors
+                    )
                 except RuntimeError as failure:  # how the SDK reports a failed connect
                     raise TemporalUnavailable(str(failure)) from failure
             return self._client
@@ -114,11 +125,12 @@ class CheckoutSagas:
 
     async def deliver(
         self, saga: PaymentSagaInput, event: StripeEventSignal, *, restartable: bool
-    ) -> None:
+    ) -> Delivery:
         """Signals the saga. One stopped by an operator while its bid is still `won`
         (`restartable`) is restarted to take the event; a decided checkout never is.
 
-        Raises `CheckoutFinished` when the saga already finished.
+        Says whether the running saga took the event or the event started it again; raises
+        `CheckoutFinished` when the saga already finished.
         """
         client = await self.client()
         workflow_id = saga_workflow_id(saga.bid_id)
@@ -131,9 +143,9 @@ class CheckoutSagas:
                 if refused.status is RPCStatusCode.NOT_FOUND:
                     raise CheckoutFinished(workflow_id) from None
                 raise
-            return
+            return Delivery.SIGNALED
         try:
-            await client.start_workflow(
+            handle = await client.start_workflow(
                 PaymentSagaWorkflow.run,
                 saga,
                 id=workflow_id,
@@ -145,6 +157,10 @@ class CheckoutSagas:
             )
         except WorkflowAlreadyStartedError:
             raise CheckoutFinished(workflow_id) from None
+        # The SDK keeps the server's answer, whose `started` alone tells a signal-with-start
+        # that started a run from one that signalled the running run.
+        response = getattr(handle, "_start_workflow_response", None)
+        return Delivery.RESTARTED if getattr(response, "started", False) else Delivery.SIGNALED
 
 
 def _summary(saga: PaymentSagaInput) -> str:
