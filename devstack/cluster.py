@@ -151,6 +151,8 @@ class Cluster:
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(self.ports.smtp),
             "PUBLIC_BASE_URL": self.api_url,
+            # Nobody scrapes a cluster, and a fixed port would clash with `make dev`'s.
+            "WORKER_METRICS_PORT": "0",
         }
 
     # The whole cluster.

@@ -5,9 +5,9 @@ localstripe with our webhook registered, an SMTP sink, then the worker and the A
 under `.data/` (PostgreSQL and Temporal keep theirs across restarts; localstripe does not),
 each server logs to `.data/logs/<name>.log`.
 
-Ports come from DEV_API_PORT, DEV_TEMPORAL_PORT, DEV_TEMPORAL_UI_PORT, DEV_LOCALSTRIPE_PORT and
-DEV_SMTP_PORT. The API's other settings (PAYMENT_TIMEOUT_SECONDS, ...) pass through from the
-environment.
+Ports come from DEV_API_PORT, DEV_TEMPORAL_PORT, DEV_TEMPORAL_UI_PORT, DEV_LOCALSTRIPE_PORT,
+DEV_SMTP_PORT and DEV_WORKER_METRICS_PORT. The API's other settings (PAYMENT_TIMEOUT_SECONDS,
+...) pass through from the environment.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ PORTS = {
     "temporal_ui": ("DEV_TEMPORAL_UI_PORT", 8233),
     "localstripe": ("DEV_LOCALSTRIPE_PORT", 8420),
     "smtp": ("DEV_SMTP_PORT", 1025),
+    "worker_metrics": ("DEV_WORKER_METRICS_PORT", 9464),
 }
 
 
@@ -214,9 +215,13 @@ def start(stack: Stack, ports: dict[str, int]) -> dict[str, str]:
         "SMTP_PORT": str(ports["smtp"]),
         "SMTP_STARTTLS": "false",
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or api_url,
+        # Prometheus's endpoint of the worker, on this machine only.
+        "WORKER_METRICS_HOST": "127.0.0.1",
+        "WORKER_METRICS_PORT": str(ports["worker_metrics"]),
     }
     started = stack.begin("worker", LOGS / "worker.log")
     stack.add_service("worker", start_worker(REPO, env, LOGS))
+    info["worker_metrics"] = f"http://127.0.0.1:{ports['worker_metrics']}/metrics"
     done(f"polling task queue {Settings().temporal_task_queue}", started)
 
     started = stack.begin("API", LOGS / "api.log")
@@ -247,6 +252,7 @@ The stack is up. Ctrl-C stops it.
   Temporal gRPC      {info["temporal"]}   ({temporal_cli} workflow list --address ...)
   localstripe        {info["localstripe"]}
   SMTP sink          {info["smtp"]}   (the emails sent are printed to its log)
+  Metrics            {info["worker_metrics"]}   (the worker's), {api}/metrics (the API's)
   PostgreSQL         {info["database_url"]}
 
 Logs:

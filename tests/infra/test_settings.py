@@ -122,3 +122,29 @@ def test_links_lead_somewhere_over_http() -> None:
     )
     with pytest.raises(ValueError, match="public_base_url"):
         Settings(public_base_url="auction.example")
+
+
+def test_production_serves_the_apis_metrics_only_to_a_token() -> None:
+    """/metrics is on the API's public port: in production, a scraper must prove itself."""
+    api = ("jwt_secret", "stripe_webhook_secret", "metrics_token")
+
+    def production(token: str | None) -> Settings:
+        return Settings(
+            environment=Environment.PRODUCTION,
+            jwt_secret="j" * 32,
+            stripe_webhook_secret="whsec_live_x",
+            metrics_token=token,
+        )
+
+    for token in (None, "", "short"):
+        with pytest.raises(ValueError, match="METRICS_TOKEN"):
+            production(token).refuse_development_secrets(*api)
+    production("m" * 32).refuse_development_secrets(*api)
+    Settings().refuse_development_secrets(*api)  # open on a laptop
+
+
+def test_worker_metrics_port_zero_is_off_and_ports_are_ports() -> None:
+    assert Settings().worker_metrics_port == 9464
+    assert Settings(worker_metrics_port=0).worker_metrics_port == 0
+    with pytest.raises(ValueError, match="worker_metrics_port"):
+        Settings(worker_metrics_port=65536)
