@@ -17,6 +17,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.gc_collector import GCCollector
@@ -48,6 +49,9 @@ class WebhookOutcome(StrEnum):
 
 class ApiMetrics:
     def __init__(self) -> None:
+        # Without it each series has a `_created` twin holding its start time: twice the
+        # series for what `process_start_time_seconds` already says.
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
         self.registry = CollectorRegistry()
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=self.registry)

@@ -174,3 +174,15 @@ async def test_a_webhook_that_starts_the_saga_again_carries_one_trace_to_the_sal
     sale = named(spans, "RunActivity:complete_sale", workflow_id)
     assert trace_of(webhook) == trace_of(signal) == trace_of(run) == trace_of(sale)
     assert service_of(run) == service_of(sale) == WORKER_SERVICE
+
+
+async def test_probes_and_scrapes_are_not_traced(traced: Traced) -> None:
+    stack = traced.stack
+    traced.spans.clear()
+    assert (await stack.http.get("/healthz")).status_code == 200
+    token = {"Authorization": f"Bearer {stack.settings.metrics_token}"}
+    assert (await stack.http.get("/metrics", headers=token)).status_code == 200
+    assert (await stack.http.get("/openapi.json")).status_code == 200
+    names = {span.name for span in traced.spans.get_finished_spans()}
+    assert "GET /openapi.json" in names  # the same app traces its other requests
+    assert not {name for name in names if "healthz" in name or "metrics" in name}, names
