@@ -16,10 +16,11 @@ from activities.inventory import Inventory
 from activities.stripe_payments import StripePayments
 from infra.announcer import Announcer
 from infra.db import SessionFactory, create_engine, session_factory
+from infra.search_attributes import ensure_search_attributes
 from infra.settings import Settings, get_settings
 from infra.stripe_api import connect_stripe
 from infra.telemetry import WORKER_SERVICE, start_telemetry, worker_runtime
-from infra.temporal import connect_temporal
+from infra.temporal import connect_temporal, data_converter, payload_codec
 from notifications.dispatcher import MailDispatcher
 from workflows.payment_saga import PaymentSagaWorkflow
 
@@ -43,6 +44,7 @@ def build_worker(
             inventory.complete_sale,
             inventory.reopen_bidding,
             inventory.recorded_payment_intent,
+            inventory.extend_payment_deadline,
             payments.open_payment_intent,
             payments.retrieve_payment_intent,
             payments.cancel_payment_intent,
@@ -61,14 +63,17 @@ def build_dispatcher(settings: Settings, sessions: SessionFactory) -> MailDispat
 async def main() -> None:
     settings = get_settings()
     settings.refuse_development_secrets("stripe_secret_key")
+    codec = payload_codec(settings)  # before anything starts: no keys, no worker
     engine = create_engine(settings.require_database_url())
     stripe_connection = connect_stripe(settings)
     telemetry = start_telemetry(settings, WORKER_SERVICE)
     client = await connect_temporal(
         settings,
+        data_converter(settings, codec),
         runtime=worker_runtime(settings),
         interceptors=telemetry.temporal_interceptors(),
     )
+    await ensure_search_attributes(client, settings.temporal_namespace)
     sessions = session_factory(engine)
     worker = build_worker(client, settings, sessions, stripe_connection.client)
 
@@ -77,10 +82,11 @@ async def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     log.info(
-        "Worker polling %s on %s (namespace %s)",
+        "Worker polling %s on %s (namespace %s), payloads encrypted with key %s",
         settings.temporal_task_queue,
         settings.temporal_address,
         settings.temporal_namespace,
+        codec.key_id,
     )
     if settings.worker_metrics_port:
         log.info(

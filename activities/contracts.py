@@ -63,6 +63,8 @@ class OpenedPaymentIntent:
     currency: str
     declines: int = 0
     failure_reason: str | None = None
+    # Set once an operator extended the deadline: a restarted saga caps extensions from it.
+    original_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,24 @@ class RecordDecline:
     declines: int
     event_id: str
     failure_code: str | None = None  # Stripe's decline code, for the declines metric
+
+
+@dataclass(frozen=True)
+class ExtendPaymentDeadline:
+    """Moves the recorded deadline to `expires_at`, an extension an operator was granted.
+
+    `extension_id` (the update's id) names it, so a retried activity records it once.
+    """
+
+    bid_id: int
+    payment_intent_id: str
+    extension_id: str
+    expires_at: datetime
+    original_expires_at: datetime
+    minutes: int
+    reason: str
+    requested_by: str
+    requested_at: datetime
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 from activities.contracts import (
     CHECKOUT_CONFLICT,
     BidRef,
+    ExtendPaymentDeadline,
     RecordDecline,
     RecordedIntent,
     Reservation,
@@ -146,6 +147,44 @@ class Inventory:
                     occurred_at=_now(),
                 ),
             )
+
+    @activity.defn
+    async def extend_payment_deadline(self, extension: ExtendPaymentDeadline) -> None:
+        """Records an operator's extension: the payment's new deadline, and who gave it, why.
+
+        Deadlines only grow, so extensions committed out of order still leave the latest. A
+        payment decided meanwhile is left alone: its deadline no longer means anything.
+        """
+        async with self._sessions() as session, session.begin():
+            payment = await _payment_for_bid(session, extension.bid_id)
+            if payment.stripe_payment_intent_id != extension.payment_intent_id:
+                raise _conflict(f"checkout of bid {extension.bid_id} does not match its records")
+            if payment.status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+                return
+            metadata = payment.payment_metadata
+            recorded: list[dict[str, object]] = metadata.get("deadline_extensions", [])
+            if any(entry.get("id") == extension.extension_id for entry in recorded):
+                return  # a retry of an extension that committed
+            payment.expires_at = max(payment.expires_at, extension.expires_at)
+            payment.payment_metadata = {
+                **metadata,
+                "original_expires_at": metadata.get(
+                    "original_expires_at", extension.original_expires_at.isoformat()
+                ),
+                "deadline_extensions": [
+                    *recorded,
+                    {
+                        "id": extension.extension_id,
+                        "minutes": extension.minutes,
+                        "expires_at": extension.expires_at.isoformat(),
+                        "reason": extension.reason[:500],
+                        "requested_by": extension.requested_by[:255],
+                        "requested_at": extension.requested_at.isoformat(),
+                    },
+                ],
+            }
+            # Where the buyer would hear of the new deadline: an announcement written here
+            # goes out with this transaction, exactly once (a retry returned above).
 
     @activity.defn
     async def recorded_payment_intent(self, bid: BidRef) -> RecordedIntent:

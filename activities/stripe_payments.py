@@ -91,6 +91,7 @@ class StripePayments:
             currency=row.currency,
             declines=int(metadata.get("declines", 0)),
             failure_reason=row.failure_reason,
+            original_expires_at=_original_deadline(metadata),
         )
 
     @activity.defn
@@ -225,6 +226,12 @@ def _snapshot_of(intent: stripe.PaymentIntent) -> IntentSnapshot:
         amount_minor=fields.get("amount"),
         currency=fields.get("currency"),
     )
+
+
+def _original_deadline(metadata: dict[str, Any]) -> datetime | None:
+    """The deadline before any operator's extension, when there was one."""
+    recorded = metadata.get("original_expires_at")
+    return datetime.fromisoformat(recorded) if isinstance(recorded, str) else None
 
 
 def _key_generation() -> int:

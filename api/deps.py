@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import Caller, decode_token, unauthorized, upsert_caller
+from api.errors import forbidden
 from api.schemas import BIGINT_MAX
 from api.services import Services
 
@@ -18,6 +19,10 @@ _bearer = HTTPBearer(auto_error=False)
 # Path ids outside the bigint range are a 422 naming the parameter, not a database error.
 ArtworkId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The artwork's id.")]
 PaymentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The payment's id.")]
+BidId = Annotated[
+    int,
+    Path(ge=1, le=BIGINT_MAX, description="The winning bid's id: its saga is payment-bid-{id}."),
+]
 
 
 def get_services(request: Request) -> Services:
@@ -48,3 +53,12 @@ async def get_caller(
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def require_operator(caller: CallerDep) -> Caller:
+    if not caller.is_operator:
+        raise forbidden("only operators can do this")
+    return caller
+
+
+OperatorDep = Annotated[Caller, Depends(require_operator)]

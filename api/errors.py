@@ -66,11 +66,12 @@ def forbidden(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
 
 
-def unprocessable(field: str, message: str) -> HTTPException:
-    """A 422 shaped like FastAPI's own validation errors, naming the body field."""
+def unprocessable(field: str, message: str, where: str = "body") -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors, naming the field (of the body, or
+    of the `query`)."""
     return HTTPException(
         status.HTTP_422_UNPROCESSABLE_CONTENT,
-        detail=[{"type": "value_error", "loc": ["body", field], "msg": message}],
+        detail=[{"type": "value_error", "loc": [where, field], "msg": message}],
     )
 
 

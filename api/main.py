@@ -17,13 +17,25 @@ from api.errors import error_responses, install_error_handlers
 from api.metrics import ApiMetrics, RequestTimer, metrics_router
 from api.realtime.relay import Relay, listen_dsn
 from api.realtime.server import LiveSockets
-from api.routes import artworks, bids, operator_notifications, payments, webhooks
+from api.routes import (
+    artworks,
+    bids,
+    operator_checkouts,
+    operator_notifications,
+    payments,
+    webhooks,
+)
+from api.routes import (
+    codec as codec_routes,
+)
+from api.routes.codec import CodecCors
 from api.sagas import CheckoutSagas
 from api.services import Services
 from infra.announcer import Announcer
 from infra.db import create_engine, session_factory
 from infra.settings import Settings, get_settings
 from infra.telemetry import API_SERVICE, Telemetry, start_telemetry
+from infra.temporal import data_converter, payload_codec
 
 
 class AuctionApp:
@@ -53,13 +65,17 @@ def build_http_app(settings: Settings, live: LiveSockets, telemetry: Telemetry) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.refuse_development_secrets("jwt_secret", "stripe_webhook_secret", "metrics_token")
+        codec = payload_codec(settings)  # no keys, no API: it could start no saga
         database_url = settings.require_database_url()
         engine = create_engine(database_url)
         app.state.services = Services(
             settings=settings,
             sessions=session_factory(engine),
-            sagas=CheckoutSagas(settings, telemetry.temporal_interceptors()),
+            sagas=CheckoutSagas(
+                settings, data_converter(settings, codec), telemetry.temporal_interceptors()
+            ),
             announcer=Announcer(settings.mail_from),
+            codec=codec,
         )
         live.bind(app.state.services)
         relay = Relay(listen_dsn(database_url), live.deliver)
@@ -76,10 +92,20 @@ def build_http_app(settings: Settings, live: LiveSockets, telemetry: Telemetry) 
         summary="Turns a winning bid into money, or gives the artwork back to the auction.",
         lifespan=lifespan,
     )
-    for module in (webhooks, artworks, bids, payments, operator_notifications):
+    routers = (
+        webhooks,
+        artworks,
+        bids,
+        payments,
+        operator_checkouts,
+        operator_notifications,
+        codec_routes,
+    )
+    for module in routers:
         app.include_router(module.router)
     app.include_router(metrics_router(settings))
     install_error_handlers(app)
+    app.add_middleware(CodecCors)
     app.state.metrics = metrics = ApiMetrics()
     app.add_middleware(RequestTimer, metrics=metrics)
     telemetry.instrument(app)  # outermost: the request's span covers its timing too

@@ -14,6 +14,8 @@ from domain.money import CENT, MAX_STORED_AMOUNT, SUPPORTED_CURRENCIES
 # Ids are PostgreSQL bigints: anything outside 1..2**63-1 cannot name a row.
 BIGINT_MAX = 2**63 - 1
 RowId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
+# A bound on any one extension, whatever the deployment allows: a year.
+MAX_EXTENSION_MINUTES = 525_600
 
 
 def storable_text(text: str) -> str:
@@ -168,3 +170,101 @@ class NotificationPage(BaseModel):
     next_before_id: int | None = Field(
         description="Pass as `before_id` for the next page; null on the last one."
     )
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text.strip()
+
+
+# Why an operator acts: recorded with the checkout, in its history and on the payment.
+Reason = Annotated[StoredText, Field(min_length=1, max_length=500), AfterValidator(_not_blank)]
+
+
+class ExtendDeadlineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: int = Field(
+        ge=1,
+        le=MAX_EXTENSION_MINUTES,
+        description="How much longer the buyer has; extensions add up, within the "
+        "deployment's MAX_PAYMENT_EXTENSION_MINUTES past the original deadline.",
+    )
+    reason: Reason
+
+
+class CancelCheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+
+
+class CheckoutSummary(BaseModel):
+    """A checkout as Temporal's visibility indexes it: a moment behind the saga at most."""
+
+    workflow_id: str
+    bid_id: int | None = Field(description="From the workflow id; null for a saga started by hand.")
+    run_status: str | None = Field(
+        description="Temporal's: running, completed, failed, canceled, terminated..."
+    )
+    phase: str | None
+    artwork_id: int | None
+    buyer_id: int | None
+    seller_id: int | None
+    amount_due: Decimal | None
+    currency: str | None
+    payment_deadline: datetime | None
+    started_at: datetime
+    closed_at: datetime | None
+
+
+class CheckoutPage(BaseModel):
+    checkouts: list[CheckoutSummary]
+    next_page_token: str | None = Field(
+        description="Pass it back, with the same filters, for the next page; null on the last."
+    )
+
+
+class DeadlineExtensionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    minutes: int
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime
+
+
+class CancelRequestPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    reason: str
+    requested_by: str
+
+
+class CheckoutStatusPublic(BaseModel):
+    """The saga's `status` query, as operators see it: without the buyer's client secret."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    phase: str
+    bid_id: int
+    artwork_id: int
+    buyer_id: int
+    currency: str
+    hammer_price: Decimal
+    amount: Decimal | None
+    fee_amount: Decimal | None
+    payment_intent_id: str | None
+    expires_at: datetime | None
+    original_expires_at: datetime | None
+    extensions: list[DeadlineExtensionPublic]
+    attempts: int
+    failure_reason: str | None
+    window_closed: str | None
+    cancel_request: CancelRequestPublic | None
+    processing_since: datetime | None
+    attention: str | None
+    error: str | None
+    compensation: str | None

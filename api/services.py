@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from api.sagas import CheckoutSagas
 from infra.announcer import Announcer
 from infra.db import SessionFactory
+from infra.payload_codec import EncryptionCodec
 from infra.settings import Settings
 
 
@@ -16,3 +17,4 @@ class Services:
     sessions: SessionFactory
     sagas: CheckoutSagas
     announcer: Announcer
+    codec: EncryptionCodec

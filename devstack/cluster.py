@@ -32,6 +32,7 @@ from devstack.processes import (
     start_temporal,
     start_worker,
 )
+from infra.payload_keys import PayloadKeys, generate_key
 from infra.settings import Environment, Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,6 +81,8 @@ class Cluster:
         self.stripe_secret_key = f"sk_test_{token}"
         self.jwt_secret = f"test-jwt-{token}"
         self.task_queue = f"auction-payments-{token[:8]}"
+        # Every process of the cluster, and the caller's clients, encrypt with this key.
+        self.payload_keys = PayloadKeys((generate_key(f"cluster-{token[:8]}"),)).render()
         self.database_url = ""
         self._postgres: Postgres | None = None
         self._services: dict[str, Service] = {}
@@ -127,6 +130,7 @@ class Cluster:
             "stripe_secret_key": self.stripe_secret_key,
             "stripe_webhook_secret": self.webhook_secret,
             "jwt_secret": self.jwt_secret,
+            "temporal_payload_keys": self.payload_keys,
             "payment_timeout_seconds": self.options.payment_timeout_seconds,
             "stripe_timeout_seconds": self.options.stripe_timeout_seconds,
         }
@@ -146,11 +150,13 @@ class Cluster:
             "STRIPE_SECRET_KEY": self.stripe_secret_key,
             "STRIPE_WEBHOOK_SECRET": self.webhook_secret,
             "JWT_SECRET": self.jwt_secret,
+            "TEMPORAL_PAYLOAD_KEYS": self.payload_keys,
             "PAYMENT_TIMEOUT_SECONDS": str(self.options.payment_timeout_seconds),
             "STRIPE_TIMEOUT_SECONDS": str(self.options.stripe_timeout_seconds),
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(self.ports.smtp),
             "PUBLIC_BASE_URL": self.api_url,
+            "TEMPORAL_UI_ORIGIN": f"http://127.0.0.1:{self.ports.temporal_ui}",
             # Nobody scrapes a cluster, and a fixed port would clash with `make dev`'s.
             "WORKER_METRICS_PORT": "0",
         }
@@ -201,7 +207,11 @@ class Cluster:
             return
         if part == "temporal":
             service = start_temporal(
-                self.ports.temporal, self.ports.temporal_ui, self.temporal_db, self.logs
+                self.ports.temporal,
+                self.ports.temporal_ui,
+                self.temporal_db,
+                self.logs,
+                codec_endpoint=f"{self.api_url}/codec",
             )
         elif part == "localstripe":
             service = start_localstripe(self.ports.localstripe, self.logs)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from workflows.search_attributes import dev_server_flags
+
 if TYPE_CHECKING:
     # Imported where used: pgserver warns at import time when XDG_RUNTIME_DIR is unset.
     from pgserver.postgres_server import PostgresServer
@@ -172,13 +174,22 @@ def register_stripe_webhook(api_base: str, url: str, secret: str, name: str = "a
 
 
 def start_temporal(
-    port: int, ui_port: int, db_file: Path | None, log_dir: Path | None = None
+    port: int,
+    ui_port: int,
+    db_file: Path | None,
+    log_dir: Path | None = None,
+    *,
+    codec_endpoint: str | None = None,
 ) -> Service:
+    """The dev server and its Web UI; with `codec_endpoint`, the UI decodes payloads there."""
     command = [
         tool("temporal"), "server", "start-dev",
         "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
         "--log-level", "warn",
+        *dev_server_flags(),  # the saga's search attributes: a checkout is indexed as it moves
     ]  # fmt: skip
+    if codec_endpoint is not None:
+        command += ["--ui-codec-endpoint", codec_endpoint]
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         # WAL keeps a persistent dev server near the in-memory one's speed.

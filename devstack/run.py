@@ -40,7 +40,8 @@ from devstack.processes import (
     tool,
 )
 from devstack.token import dev_jwt_secret, dev_token
-from infra.settings import Settings
+from infra.payload_keys import DEVELOPMENT_KEY_FILE, load_payload_keys
+from infra.settings import Environment, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / ".data"
@@ -178,9 +179,22 @@ def start(stack: Stack, ports: dict[str, int]) -> dict[str, str]:
     run_migrations(database_url)
     done("alembic upgrade head", started)
 
+    started = stack.begin("payload key", None)
+    # Made (or read) once here, so the worker and the API find the same key in .data/.
+    keys = load_payload_keys(Settings(environment=Environment.DEVELOPMENT))
+    from_environment = bool(os.environ.get("TEMPORAL_PAYLOAD_KEYS", "").strip())
+    info["payload_keys"] = (
+        "TEMPORAL_PAYLOAD_KEYS" if from_environment else os.path.relpath(DEVELOPMENT_KEY_FILE)
+    )
+    done(f"key {keys.primary.key_id} from {info['payload_keys']}", started)
+
+    api_url = f"http://127.0.0.1:{ports['api']}"
+    info["codec"] = f"{api_url}/codec"
     started = stack.begin("Temporal", LOGS / "temporal.log")
     temporal_db = DATA / "temporal" / "temporal.db"
-    temporal = start_temporal(ports["temporal"], ports["temporal_ui"], temporal_db, LOGS)
+    temporal = start_temporal(
+        ports["temporal"], ports["temporal_ui"], temporal_db, LOGS, codec_endpoint=info["codec"]
+    )
     stack.add_service("Temporal", temporal)
     info["temporal"] = temporal.url
     info["temporal_ui"] = f"http://127.0.0.1:{ports['temporal_ui']}"
@@ -188,7 +202,6 @@ def start(stack: Stack, ports: dict[str, int]) -> dict[str, str]:
 
     started = stack.begin("localstripe", LOGS / "localstripe.log")
     localstripe = stack.add_service("localstripe", start_localstripe(ports["localstripe"], LOGS))
-    api_url = f"http://127.0.0.1:{ports['api']}"
     webhook_url = f"{api_url}/api/payments/webhook"
     # A fresh secret per run: localstripe forgets its webhooks on restart anyway.
     webhook_secret = f"whsec_dev_{secrets.token_hex(16)}"
@@ -215,6 +228,10 @@ def start(stack: Stack, ports: dict[str, int]) -> dict[str, str]:
         "SMTP_PORT": str(ports["smtp"]),
         "SMTP_STARTTLS": "false",
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or api_url,
+        # The Web UI as the banner prints it, and by name: it calls the codec from the browser.
+        "TEMPORAL_UI_ORIGIN": (
+            f"http://127.0.0.1:{ports['temporal_ui']},http://localhost:{ports['temporal_ui']}"
+        ),
         # Prometheus's endpoint of the worker, on this machine only.
         "WORKER_METRICS_HOST": "127.0.0.1",
         "WORKER_METRICS_PORT": str(ports["worker_metrics"]),
@@ -239,7 +256,7 @@ def banner(info: dict[str, str], ports: dict[str, int]) -> str:
     pay_env = ""
     if ports["localstripe"] != PORTS["localstripe"][1]:
         pay_env = f"DEV_LOCALSTRIPE_PORT={ports['localstripe']} "
-    api = info["api"]
+    api, codec = info["api"], info["codec"]
     temporal_cli = os.path.relpath(tool("temporal"), REPO)
     logs = "\n".join(f"  {path}" for path in sorted(LOGS.glob("*.log")))
     if "postgres_log" in info:
@@ -250,6 +267,7 @@ The stack is up. Ctrl-C stops it.
   API                {api}   (docs: {api}/docs)
   Temporal Web UI    {info["temporal_ui"]}
   Temporal gRPC      {info["temporal"]}   ({temporal_cli} workflow list --address ...)
+  Payload codec      {codec}   (operators only)
   localstripe        {info["localstripe"]}
   SMTP sink          {info["smtp"]}   (the emails sent are printed to its log)
   Metrics            {info["worker_metrics"]}   (the worker's), {api}/metrics (the API's)
@@ -281,6 +299,13 @@ The whole flow, ready to paste (after the exports above):
   {temporal_cli} workflow describe --address {info["temporal"]} -w payment-bid-$BID
   curl -sf "$API/api/operator/notifications?bid_id=$BID" -H "Authorization: Bearer $OPERATOR"
   # the emails themselves: {LOGS / "smtp.log"}
+
+Temporal holds the payloads encrypted (key from {info["payload_keys"]}). To read them:
+  {temporal_cli} workflow show --address {info["temporal"]} -w payment-bid-$BID \\
+      --codec-endpoint {codec} --codec-auth "Bearer $OPERATOR"
+  Web UI: sign this browser in at {codec}/login with $OPERATOR; then in the UI's codec
+  settings (the data encoder icon) use the browser's setting with endpoint {codec}
+  and tick "Include cross-origin credentials".
 """
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.announcements import mail_domain
 from domain.money import FeeSchedule
+
+# A browser's Origin header: what CORS compares, exactly.
+ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 
 DEVELOPMENT_MAIL_FROM = "Auction payments <payments@auction.localhost>"
 DEVELOPMENT_BASE_URL = "http://localhost:8000"
@@ -58,6 +62,16 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "auction-payments"
+    temporal_payload_keys: SecretStr | None = Field(
+        default=None,
+        description="key_id:base64-of-32-bytes[,...]: the first encrypts Temporal payloads, "
+        "all decrypt. Unset outside production: a key generated under .data/.",
+    )
+    temporal_ui_origin: str = Field(
+        default="http://localhost:8233",
+        description="The Temporal Web UI's origin(s), comma-separated: the browsers that may "
+        "call the codec endpoint.",
+    )
     stripe_secret_key: str = "sk_test_dev_localstripe"
     stripe_webhook_secret: str = "whsec_dev_localstripe"
     stripe_api_base: str | None = Field(
@@ -75,6 +89,11 @@ class Settings(BaseSettings):
         gt=0,
         description="After this long in `processing` past its window, a checkout asks for an "
         "operator's attention.",
+    )
+    max_payment_extension_minutes: int = Field(
+        default=1440,
+        ge=0,
+        description="How far past its original deadline operators may extend a checkout's.",
     )
     idempotency_prefix: str = Field(
         default="",
@@ -178,6 +197,26 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value if value and value.strip() else None
+
+    @field_validator("temporal_payload_keys")
+    @classmethod
+    def _blank_keys_are_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        # The format is checked where the keys are loaded: a validation error here would
+        # print the value, secrets and all.
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @field_validator("temporal_ui_origin")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        origins = [origin.strip() for origin in value.split(",") if origin.strip()]
+        for origin in origins:
+            if not ORIGIN.fullmatch(origin):
+                raise ValueError("each origin is scheme://host[:port], without a path")
+        return ",".join(origins)
+
+    @property
+    def temporal_ui_origins(self) -> list[str]:
+        return [origin for origin in self.temporal_ui_origin.split(",") if origin]
 
     def refuse_development_secrets(self, *names: str) -> None:
         """In production, stops a process whose secrets are still the laptop defaults.

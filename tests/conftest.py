@@ -19,7 +19,6 @@ import pytest_asyncio
 import stripe
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.processes import (
@@ -29,9 +28,12 @@ from devstack.processes import (
     start_postgres,
 )
 from infra.db import SessionFactory, create_engine, session_factory
+from infra.search_attributes import ensure_search_attributes
 from infra.settings import Settings
 from infra.stripe_api import connect_stripe
-from tests.support.stack import settings_for
+from infra.temporal import data_converter
+from tests.support.stack import codec_settings, settings_for
+from workflows.search_attributes import CHECKOUT_SEARCH_ATTRIBUTES
 
 # pgserver logs from its exit hook, after pytest has closed the captured streams.
 logging.getLogger("pgserver").setLevel(logging.WARNING)
@@ -74,7 +76,8 @@ async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
 async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(codec_settings()),
+        search_attributes=CHECKOUT_SEARCH_ATTRIBUTES,
     )
     yield env
     await env.shutdown()
@@ -84,8 +87,10 @@ async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(codec_settings()),
     )
+    # The test server takes no attributes at start, but registers them as a worker would.
+    assert await ensure_search_attributes(env.client, env.client.namespace)
     yield env
     await env.shutdown()
 

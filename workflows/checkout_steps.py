@@ -7,6 +7,7 @@ cancellation); this base class holds what the checkout does with Stripe and the 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from infra.checkout_metrics import CheckoutOutcome, count_checkout, observe_payment_seconds
     from workflows.details import render_details
     from workflows.failures import PAYMENT_MISMATCH, CheckoutFailure
+    from workflows.search_attributes import keep_indexed
     from workflows.types import (
         CarriedCheckout,
         CheckoutPhase,
@@ -116,6 +118,7 @@ class CheckoutSteps:
         status.payment_id, status.payment_intent_id = opened.payment_id, opened.payment_intent_id
         status.amount, status.fee_amount = opened.amount, opened.fee_amount
         status.expires_at = opened.expires_at
+        status.original_expires_at = opened.original_expires_at or opened.expires_at
         status.attempts, status.failure_reason = opened.declines, opened.failure_reason
         if status.cancel_request is not None:
             self._close_window(WindowClosed.CANCELED)  # the secret is never handed out
@@ -125,12 +128,14 @@ class CheckoutSteps:
             return None
         status.client_secret = opened.client_secret
         self._show(CheckoutPhase.AWAITING_PAYMENT)
-        return await self._buyer_window(opened.expires_at)
+        return await self._buyer_window()
 
-    async def _buyer_window(self, deadline: datetime) -> Paid | None:
+    async def _buyer_window(self) -> Paid | None:
         """Stripe's events until a verified payment, an operator's cancel or the deadline.
 
-        Events received are processed before a cancel or the deadline is honoured.
+        Events received are processed before a cancel or the deadline is honoured. The
+        deadline is the status's, read afresh each time: an operator's extension wakes the
+        wait, which then runs to the new one.
         """
         while True:
             if await self._read_inbox():
@@ -149,6 +154,8 @@ class CheckoutSteps:
             if self._status.cancel_request is not None:
                 self._close_window(WindowClosed.CANCELED)
                 return None
+            deadline = self._status.expires_at
+            assert deadline is not None
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
                 self._close_window(WindowClosed.DEADLINE)
@@ -156,10 +163,18 @@ class CheckoutSteps:
             # At the deadline the loop still reads what arrived with it, then closes the window.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: bool(self._inbox) or self._status.cancel_request is not None,
+                    self._window_news(deadline),
                     timeout=remaining,
                     timeout_summary="payment deadline",
                 )
+
+    def _window_news(self, deadline: datetime) -> Callable[[], bool]:
+        """What ends a wait in the buyer's window: an event, a cancel, the deadline moving."""
+        return lambda: (
+            bool(self._inbox)
+            or self._status.cancel_request is not None
+            or self._status.expires_at != deadline
+        )
 
     async def _settle(self) -> Paid | None:
         """Asks Stripe until its answer is final: paid (verified), or canceled by us.
@@ -325,14 +340,16 @@ class CheckoutSteps:
         count_checkout(CheckoutOutcome(phase.value))
 
     def _observe_time_to_pay(self) -> None:
-        """The buyer's time to pay: the deadline is the moment the intent became payable plus
-        the window, so that moment survives restarts and continue-as-new with the status."""
-        expires_at = self._status.expires_at
-        if expires_at is None:
+        """The buyer's time to pay: the first deadline is the moment the intent became payable
+        plus the window (operators' extensions come on top), so that moment survives restarts
+        and continue-as-new with the status."""
+        first_deadline = self._status.original_expires_at or self._status.expires_at
+        if first_deadline is None:
             return
-        payable_at = expires_at - timedelta(seconds=self._saga.payment_timeout_seconds)
+        payable_at = first_deadline - timedelta(seconds=self._saga.payment_timeout_seconds)
         observe_payment_seconds((workflow.now() - payable_at).total_seconds())
 
     def _show(self, phase: CheckoutPhase) -> None:
         self._status.phase = phase
         workflow.set_current_details(render_details(self._status))
+        keep_indexed(self._saga, self._status)

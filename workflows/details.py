@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from workflows.types import CheckoutStatus
 
+# The details stay short enough to read: the latest extensions, and how many came before.
+SHOWN_EXTENSIONS = 5
+
 
 def render_details(status: CheckoutStatus) -> str:
     lines = [f"**{status.phase.value}**: bid {status.bid_id} on artwork {status.artwork_id}"]
@@ -13,6 +16,16 @@ def render_details(status: CheckoutStatus) -> str:
         lines.append(f"PaymentIntent `{status.payment_intent_id}`")
     if status.expires_at and not status.phase.is_final:
         lines.append(f"deadline {status.expires_at.isoformat()}")
+    if status.extensions and status.original_expires_at:
+        lines.append(f"original deadline {status.original_expires_at.isoformat()}")
+    earlier = len(status.extensions) - SHOWN_EXTENSIONS
+    if earlier > 0:
+        lines.append(f"{earlier} earlier extensions (the `status` query lists them all)")
+    for granted in status.extensions[-SHOWN_EXTENSIONS:]:
+        lines.append(
+            f"deadline extended by {granted.minutes} min to {granted.expires_at.isoformat()}"
+            f" by {granted.requested_by} at {granted.requested_at.isoformat()}: {granted.reason}"
+        )
     if status.window_closed:
         lines.append(f"buyer's window closed: {status.window_closed.value}")
     if status.failure_reason:

@@ -16,11 +16,12 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import BidRef
+    from activities.contracts import BidRef, ExtendPaymentDeadline
     from activities.inventory import Inventory
     from domain.announcements import TECHNICAL_PROBLEM
     from domain.checkout import PaymentStatus
     from workflows.checkout_steps import ACTIVITY_OPTIONS, FIRST_RECHECK, CheckoutSteps, Paid
+    from workflows.extensions import extension, extension_refusal
     from workflows.failures import (
         CHECKOUT_FAILED,
         PAYMENT_MISMATCH,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         CarriedCheckout,
         CheckoutPhase,
         CheckoutStatus,
+        ExtendDeadline,
         PaymentSagaInput,
         StripeEventSignal,
         WindowClosed,
@@ -123,6 +125,49 @@ class PaymentSagaWorkflow(CheckoutSteps):
             )
         if not request.reason.strip():
             raise ValueError("a reason is required to cancel a checkout")
+
+    @workflow.update
+    async def extend_deadline(self, request: ExtendDeadline) -> CheckoutStatus:
+        """For operators: give the buyer more time. The window runs to the new deadline at
+        once; the answer comes once the payment's record shows it too."""
+        status = self._status
+        granted = extension(status, request, workflow.now())
+        status.expires_at = granted.expires_at
+        status.extensions.append(granted)
+        self._show(status.phase)
+        update = workflow.current_update_info()
+        assert update is not None
+        assert status.payment_intent_id is not None and status.original_expires_at is not None
+        await workflow.execute_activity_method(
+            Inventory.extend_payment_deadline,
+            ExtendPaymentDeadline(
+                bid_id=status.bid_id,
+                payment_intent_id=status.payment_intent_id,
+                extension_id=update.id,
+                expires_at=granted.expires_at,
+                original_expires_at=status.original_expires_at,
+                minutes=granted.minutes,
+                reason=granted.reason,
+                requested_by=granted.requested_by,
+                requested_at=granted.requested_at,
+            ),
+            summary=(
+                f"Extend the payment deadline by {granted.minutes} min to "
+                f"{granted.expires_at.isoformat()}, for {granted.requested_by}: "
+                f"{granted.reason[:200]}"
+            ),
+            **ACTIVITY_OPTIONS,
+        )
+        return status
+
+    @extend_deadline.validator
+    def _accept_extension(self, request: ExtendDeadline) -> None:
+        # The handler starts right after, with nothing in between: what passes here holds there.
+        refusal = extension_refusal(
+            self._status, request, self._saga.max_extension_minutes, workflow.now()
+        )
+        if refusal is not None:
+            raise ValueError(refusal)
 
     # The platform's concerns: failures, and the end of the run.
 

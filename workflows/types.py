@@ -71,6 +71,30 @@ class CancelCheckout:
     requested_by: str = "operator"
 
 
+@dataclass(frozen=True)
+class ExtendDeadline:
+    """Update input: an operator gives the buyer `minutes` more to pay.
+
+    Extensions add up, but never reach past the deadline the window opened with by more
+    than the saga's `max_extension_minutes`.
+    """
+
+    minutes: int
+    reason: str
+    requested_by: str = "operator"
+
+
+@dataclass(frozen=True)
+class DeadlineExtension:
+    """One accepted extension, as the status and the Web UI show it."""
+
+    minutes: int
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime  # the deadline it set
+
+
 @dataclass
 class CheckoutStatus:
     phase: CheckoutPhase
@@ -86,6 +110,9 @@ class CheckoutStatus:
     # Only while the buyer may pay (phase awaiting_payment); withheld in every other phase.
     client_secret: str | None = None
     expires_at: datetime | None = None
+    # The deadline the window opened with: extensions are capped from it, not from the last.
+    original_expires_at: datetime | None = None
+    extensions: list[DeadlineExtension] = field(default_factory=list)
     attempts: int = 0
     failure_reason: str | None = None
     rejection_reason: str | None = None
@@ -123,6 +150,10 @@ class PaymentSagaInput:
     # A run whose history grows past this continues as new, carrying the checkout.
     history_event_limit: int = 2000
     carried: CarriedCheckout | None = None
+    # Unknown to sagas started before it was passed: their SellerId is simply not indexed.
+    seller_id: int | None = None
+    # How far past its original deadline operators may push a checkout's deadline.
+    max_extension_minutes: int = 1440
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import time
+from base64 import b64encode
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import httpx
 import jwt
@@ -50,9 +52,19 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "GET /api/payments/my-payments":           (401, 401, 401, 401, 401, 200, 200, 200, 200),
     "GET /api/payments/{payment_id}":          (401, 401, 401, 401, 401, 200, 404, 404, 200),
     "GET /api/operator/notifications":         (401, 401, 401, 401, 401, 403, 403, 403, 200),
+    "GET /api/operator/checkouts":             (401, 401, 401, 401, 401, 403, 403, 403, 200),
+    "POST /api/operator/checkouts/{bid_id}/extend": (401, 401, 401, 401, 401, 403, 403, 403, 200),
+    "POST /api/operator/checkouts/{bid_id}/cancel": (401, 401, 401, 401, 401, 403, 403, 403, 200),
     # Signed by Stripe, not by a bearer token: whatever Authorization says is irrelevant.
     "POST /api/payments/webhook":              (200, 200, 200, 200, 200, 200, 200, 200, 200),
     "GET /healthz":                            (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # Temporal's payloads, decrypted: operators only.
+    "POST /codec/decode":                      (401, 401, 401, 401, 401, 403, 403, 403, 200),
+    "POST /codec/encode":                      (401, 401, 401, 401, 401, 403, 403, 403, 200),
+    # The token is in the form, not the header: the same table all the same.
+    "POST /codec/login":                       (401, 401, 401, 401, 401, 403, 403, 403, 200),
+    "GET /codec/login":                        (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "POST /codec/logout":                      (204, 204, 204, 204, 204, 204, 204, 204, 204),
 }
 # fmt: on
 
@@ -63,6 +75,7 @@ class Scene:
     bid_id: int
     payment_id: int
     headers: dict[str, dict[str, str]]  # per caller
+    spare_bid_id: int  # a second checkout, for the operator to cancel
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -80,7 +93,7 @@ async def scene(stack: Stack) -> Scene:
         "expired": issue_token(secret, sub=closed.buyer, email=email, now=now - 7200),
         "no exp": jwt.encode(no_exp, secret, algorithm="HS256"),
         "wrong key": jwt.encode(claims, "not-the-deployment-key-" + "k" * 32, algorithm="HS256"),
-        "alg none": jwt.encode(claims, None, algorithm="none"),
+        "alg none": jwt.encode(claims, "", algorithm="none"),
     }
     headers = {
         "no token": {},
@@ -90,13 +103,18 @@ async def scene(stack: Stack) -> Scene:
         "seller": stack.headers(closed.seller),
         "operator": stack.headers(unique("operator"), roles=["operator"]),
     }
-    return Scene(closed.artwork_id, closed.bid_id, intent.json()["payment_id"], headers)
+    spare = await closed_auction(stack)
+    return Scene(
+        closed.artwork_id, closed.bid_id, intent.json()["payment_id"], headers, spare.bid_id
+    )
 
 
 async def call(stack: Stack, scene: Scene, route: str, caller: str) -> httpx.Response:
     method, template = route.split(" ")
-    path = template.format(artwork_id=scene.artwork_id, payment_id=scene.payment_id)
+    bid_id = scene.spare_bid_id if template.endswith("/cancel") else scene.bid_id
+    path = template.format(artwork_id=scene.artwork_id, payment_id=scene.payment_id, bid_id=bid_id)
     headers = dict(scene.headers[caller])
+    stack.http.cookies.clear()  # a codec sign-in earlier in the table must not vouch for anyone
     content: bytes | None = None
     if template == "/api/artworks":
         content = json.dumps({"title": "Matrix", "starting_price": "20.00"}).encode()
@@ -104,13 +122,29 @@ async def call(stack: Stack, scene: Scene, route: str, caller: str) -> httpx.Res
         content = json.dumps({"amount": "9000.00"}).encode()
     elif template.endswith("/create-intent"):
         content = json.dumps({"bid_id": scene.bid_id}).encode()
+    elif template.endswith("/extend"):
+        content = json.dumps({"minutes": 1, "reason": "matrix"}).encode()
+    elif template.endswith("/cancel"):
+        content = json.dumps({"reason": "matrix"}).encode()
+    elif template.startswith("/codec/") and method == "POST" and template != "/codec/logout":
+        content = codec_body(template, headers)
     elif template.endswith("/webhook"):
         event = {"id": f"evt_{unique('matrix')}", "type": "customer.created", "data": {}}
         content, signature = signed(event, stack.settings.stripe_webhook_secret)
         headers["Stripe-Signature"] = signature
-    if content is not None:
+    if content is not None and "Content-Type" not in headers:
         headers["Content-Type"] = "application/json"
     return await stack.http.request(method, path, headers=headers, content=content)
+
+
+def codec_body(template: str, headers: dict[str, str]) -> bytes:
+    if template == "/codec/login":
+        token = headers.pop("Authorization", "").removeprefix("Bearer ")
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return urlencode({"token": token}).encode()
+    # A payload from before the codec: decoding passes it through, encoding seals it.
+    plain = {"metadata": {"encoding": b64encode(b"json/plain").decode()}, "data": "bnVsbA=="}
+    return json.dumps({"payloads": [plain]}).encode()
 
 
 @pytest.mark.parametrize("caller", CALLERS)

@@ -10,6 +10,7 @@ the 404s and 422s into bids, closes, checkouts and the saga.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from domain.money import SUPPORTED_CURRENCIES
 from tests.api.conftest import closed_auction, open_auction
 from tests.support.stack import Stack, unique
 
-# Per operation, generation mode and round (10 operations, 2 modes, 2 rounds): about 30 s.
+# Per operation, generation mode and round (17 operations, 2 modes, 2 rounds): about 60 s.
 EXAMPLES = 100
 # The second round bids on and closes the artworks the first one put up.
 ROUNDS = 2
@@ -56,6 +57,7 @@ class Known:
     payment_intent_ids: list[str]
     tokens: list[dict[str, str]]
     webhook_secret: str
+    sealed: list[dict[str, Any]]  # payloads the codec encrypted: real ones to decode
 
 
 async def known_rows(stack: Stack) -> Known:
@@ -64,6 +66,10 @@ async def known_rows(stack: Stack) -> Known:
         "/api/payments/create-intent", in_checkout.buyer, {"bid_id": in_checkout.bid_id}
     )
     assert intent.status_code == 200, intent.text
+    operator = stack.headers(unique("operator"), roles=["operator"])
+    plain = {"metadata": {"encoding": _b64(b"json/plain")}, "data": _b64(b'{"phase": "sold"}')}
+    sealed = await stack.http.post("/codec/encode", json={"payloads": [plain]}, headers=operator)
+    assert sealed.status_code == 200, sealed.text
     seller, open_artwork = await open_auction(stack, "50.00")
     bid = await stack.post(f"/api/artworks/{open_artwork}/bids", in_checkout.buyer, {"amount": 60})
     assert bid.status_code == 201, bid.text
@@ -77,10 +83,15 @@ async def known_rows(stack: Stack) -> Known:
         tokens=[
             stack.headers(seller),
             stack.headers(in_checkout.buyer),
-            stack.headers(unique("operator"), roles=["operator"]),
+            operator,
         ],
         webhook_secret=stack.settings.stripe_webhook_secret,
+        sealed=sealed.json()["payloads"],
     )
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
 
 
 texts = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=30)
@@ -101,7 +112,28 @@ def plausible_bodies(known: Known) -> dict[str, st.SearchStrategy[Any]]:
             {"bid_id": st.sampled_from(known.ids["bid_id"])}
         ),
         WEBHOOK: stripe_events(known),
+        "POST /codec/decode": codec_payloads(known),
+        "POST /codec/encode": codec_payloads(known),
     }
+
+
+def codec_payloads(known: Known) -> st.SearchStrategy[dict[str, Any]]:
+    """Payloads as Temporal stores them: plain, sealed by the codec, or sealed and altered."""
+    encodings = st.sampled_from([b"json/plain", b"binary/null", b"binary/encrypted"])
+    key_ids = st.one_of(texts, st.just("test-session")).map(lambda key_id: _b64(key_id.encode()))
+    metadata = st.fixed_dictionaries(
+        {"encoding": encodings.map(_b64)}, optional={"encryption-key-id": key_ids}
+    )
+    made_up = st.fixed_dictionaries(
+        {"metadata": metadata, "data": st.binary(max_size=64).map(_b64)}
+    )
+    sealed = st.sampled_from(known.sealed)
+    altered = st.tuples(sealed, st.binary(min_size=1, max_size=8)).map(
+        lambda pair: {**pair[0], "data": _b64(base64.b64decode(pair[0]["data"]) + pair[1])}
+    )
+    return st.fixed_dictionaries(
+        {"payloads": st.lists(st.one_of(made_up, sealed, altered), max_size=4)}
+    )
 
 
 def stripe_events(known: Known) -> st.SearchStrategy[dict[str, Any]]:

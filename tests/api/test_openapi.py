@@ -20,7 +20,15 @@ ERRORS_OF_ROUTES = {
     ("GET", "/api/payments/{payment_id}"): {401, 404, 422, 503},
     ("GET", "/api/operator/notifications"): {401, 403, 422, 503},
     ("POST", "/api/payments/webhook"): {400, 503},
+    ("GET", "/api/operator/checkouts"): {401, 403, 422, 503},
+    ("POST", "/api/operator/checkouts/{bid_id}/extend"): {400, 401, 403, 404, 409, 422, 503},
+    ("POST", "/api/operator/checkouts/{bid_id}/cancel"): {400, 401, 403, 404, 409, 422, 503},
     ("GET", "/healthz"): {503},
+    ("POST", "/codec/decode"): {400, 401, 403, 422},
+    ("POST", "/codec/encode"): {400, 401, 403, 422},
+    ("GET", "/codec/login"): set(),
+    ("POST", "/codec/login"): {400, 401, 403, 422},
+    ("POST", "/codec/logout"): set(),
 }
 
 

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from api.main import AuctionApp
 from infra.settings import DEVELOPMENT_SECRETS, Settings
+from workflows.search_attributes import CHECKOUT_SEARCH_ATTRIBUTES, type_name
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -28,7 +29,12 @@ DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 
 APP_SERVICES = ("migrate", "worker", "api")
-REQUIRED_SECRETS = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "JWT_SECRET")
+REQUIRED_SECRETS = (
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "JWT_SECRET",
+    "TEMPORAL_PAYLOAD_KEYS",
+)
 SETTINGS_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
 
 # What each third-party image documents as its configuration.
@@ -62,12 +68,21 @@ IMAGE_VARIABLES: dict[str, frozenset[str]] = {
             "TEMPORAL_NAMESPACE",
         }
     ),
-    "temporalio/ui": frozenset({"TEMPORAL_ADDRESS", "TEMPORAL_CORS_ORIGINS", "TEMPORAL_UI_PORT"}),
+    "temporalio/ui": frozenset(
+        {
+            "TEMPORAL_ADDRESS",
+            "TEMPORAL_CORS_ORIGINS",
+            "TEMPORAL_UI_PORT",
+            "TEMPORAL_CODEC_ENDPOINT",
+            "TEMPORAL_CODEC_PASS_ACCESS_TOKEN",
+            "TEMPORAL_CODEC_INCLUDE_CREDENTIALS",
+        }
+    ),
 }
 
 # ${NAME}, ${NAME:-default}, ${NAME:?message}, as compose interpolates them.
 INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
-SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|TOKEN|(^|_)KEY$")
+SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|TOKEN|(^|_)KEYS?$")
 SECRET_LITERALS = (
     re.compile(r"\b[sr]k_(live|test)_[A-Za-z0-9]{6,}"),
     re.compile(r"\bwhsec_[A-Za-z0-9]{6,}"),
@@ -336,3 +351,38 @@ def test_the_image_installs_every_package_the_processes_import() -> None:
     copied = {source for sources in build for source in sources}
     assert {"notifications", "infra", "domain", "api"} <= packages
     assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
+
+
+def test_the_namespace_job_registers_every_search_attribute_of_the_saga() -> None:
+    """The CLI pairs each --name with the --type in the same position."""
+    script = " ".join(SERVICES["temporal-namespace"]["command"]).replace("\\\n", " ")
+    creates = [
+        shlex.split(line.split("search-attribute create", 1)[1])
+        for line in script.split("temporal operator")
+        if line.strip().startswith("search-attribute create")
+    ]
+    registered: dict[str, str] = {}
+    for arguments in creates:
+        names = [arguments[i + 1] for i, flag in enumerate(arguments) if flag == "--name"]
+        types = [arguments[i + 1] for i, flag in enumerate(arguments) if flag == "--type"]
+        assert len(names) == len(types), arguments
+        # $$: compose leaves the variable for the shell, which reads the job's own.
+        assert arguments[arguments.index("--namespace") + 1] == "$$TEMPORAL_NAMESPACE"
+        registered.update(zip(names, types, strict=True))
+    assert registered == {key.name: type_name(key) for key in CHECKOUT_SEARCH_ATTRIBUTES}
+
+
+def test_the_web_ui_decodes_through_the_apis_codec_with_the_operators_cookie() -> None:
+    ui = environment("temporal-ui")
+    endpoint = INTERPOLATION.fullmatch(ui["TEMPORAL_CODEC_ENDPOINT"])
+    assert endpoint and endpoint["op"] == ":-", (
+        "the codec endpoint is the operators' URL of the API"
+    )
+    path = re.sub(r"^https?://[^/]+", "", endpoint["arg"])
+    served = importlib.import_module("api.main").app.http.openapi()["paths"]
+    assert {f"{path}/decode", f"{path}/encode"} <= set(served)
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    # The API lets that UI's origin, as published, call the codec from the browser.
+    published = [str(port).split(":") for port in SERVICES["temporal-ui"]["ports"]]
+    origin = INTERPOLATION.fullmatch(environment("api")["TEMPORAL_UI_ORIGIN"])
+    assert origin and origin["arg"] == f"http://localhost:{published[0][-2]}"

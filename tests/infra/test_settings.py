@@ -148,3 +148,13 @@ def test_worker_metrics_port_zero_is_off_and_ports_are_ports() -> None:
     assert Settings(worker_metrics_port=0).worker_metrics_port == 0
     with pytest.raises(ValueError, match="worker_metrics_port"):
         Settings(worker_metrics_port=65536)
+
+
+def test_operators_may_extend_a_deadline_by_a_day_unless_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().max_payment_extension_minutes == 1440
+    monkeypatch.setenv("MAX_PAYMENT_EXTENSION_MINUTES", "90")
+    assert Settings().max_payment_extension_minutes == 90
+    with pytest.raises(ValueError, match="max_payment_extension_minutes"):
+        Settings(max_payment_extension_minutes=-1)

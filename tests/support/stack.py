@@ -22,11 +22,23 @@ from api.auth import issue_token
 from api.main import create_app
 from devstack.processes import free_port, register_stripe_webhook
 from infra.db import SessionFactory
+from infra.payload_keys import PayloadKeys, generate_key
 from infra.settings import Environment, Settings
 from infra.stripe_api import connect_stripe
 from infra.telemetry import Telemetry
 from tests.support.polling import eventually
 from worker import build_dispatcher, build_worker
+
+# One key for the whole test session: every client, worker and API of the suite encrypts
+# with it, so each test goes through the codec as production does.
+PAYLOAD_KEYS = PayloadKeys((generate_key("test-session"),)).render()
+
+
+def codec_settings() -> Settings:
+    """Enough settings to build the suite's data converter (see `infra.temporal`)."""
+    return Settings.model_validate(
+        {"environment": Environment.TEST, "temporal_payload_keys": PAYLOAD_KEYS}
+    )
 
 
 def settings_for(database_url: str, stripe_api_base: str, **overrides: object) -> Settings:
@@ -39,6 +51,7 @@ def settings_for(database_url: str, stripe_api_base: str, **overrides: object) -
         "stripe_webhook_secret": f"whsec_test_{uuid.uuid4().hex}",
         "jwt_secret": f"test-jwt-{uuid.uuid4().hex}",
         "temporal_task_queue": f"auction-payments-{uuid.uuid4().hex[:8]}",
+        "temporal_payload_keys": PAYLOAD_KEYS,
     }
     values.update(overrides)
     return Settings.model_validate(values)

@@ -68,6 +68,7 @@ async def start_saga(
             hammer_price=auction.hammer_price,
             currency=auction.currency,
             payment_timeout_seconds=timeout_seconds,
+            seller_id=auction.seller_id,
             **options,
         ),
         id=saga_workflow_id(auction.bid_id),
