@@ -7,6 +7,7 @@ several apps in one process, and each must count only its own requests.
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from enum import StrEnum
 from typing import Annotated
@@ -25,7 +26,9 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from infra.settings import Settings
+from infra.settings import Environment, Settings
+
+log = logging.getLogger(__name__)
 
 # Requests answer in milliseconds, or wait up to 20 s on an update to the saga.
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30)
@@ -129,14 +132,20 @@ class RequestTimer:
 def metrics_router(settings: Settings) -> APIRouter:
     """`GET /metrics`, out of the OpenAPI schema: it is for Prometheus, not for clients.
 
-    With METRICS_TOKEN set it answers only `Authorization: Bearer <METRICS_TOKEN>`; production
-    refuses to start without one, since this port is the public one.
+    With METRICS_TOKEN set it answers only `Authorization: Bearer <METRICS_TOKEN>`. Without
+    one it is open, except in production: this port is the public one, so there it answers
+    404, as if it did not exist.
     """
     router = APIRouter()
     expected = f"Bearer {settings.metrics_token}".encode() if settings.metrics_token else None
+    served = expected is not None or settings.environment is not Environment.PRODUCTION
+    if not served:
+        log.warning("METRICS_TOKEN is not set: /metrics is not served in production")
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics(request: Request, metrics: MetricsDep) -> Response:
+        if not served:
+            return Response(b"Not Found\n", status_code=404, media_type="text/plain")
         if expected is not None:
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):

@@ -28,7 +28,8 @@ DEVELOPMENT_SECRETS = frozenset(
     }
 )
 
-# The API's /metrics sits on its public port: in production only a scraper holding this may read.
+# The API's /metrics sits on its public port: in production only a scraper holding a token of
+# this length may read it, and without one it is not served at all.
 MIN_METRICS_TOKEN = 32
 
 
@@ -150,7 +151,8 @@ class Settings(BaseSettings):
     )
     metrics_token: str | None = Field(
         default=None,
-        description="When set, the API's /metrics wants `Authorization: Bearer <it>`.",
+        description="When set, the API's /metrics wants `Authorization: Bearer <it>`; "
+        "unset, /metrics is open, except in production, where it is not served.",
     )
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None,
@@ -234,10 +236,10 @@ class Settings(BaseSettings):
                 f"JWT_SECRET must be at least {shortest_key} characters in production"
                 f" with {self.jwt_algorithm}"
             )
-        if "metrics_token" in names and len(self.metrics_token or "") < MIN_METRICS_TOKEN:
+        if "metrics_token" in names and 0 < len(self.metrics_token or "") < MIN_METRICS_TOKEN:
             raise ValueError(
-                f"METRICS_TOKEN must be set in production ({MIN_METRICS_TOKEN} characters or "
-                "more): Prometheus sends it as the bearer token of /metrics"
+                f"METRICS_TOKEN must be {MIN_METRICS_TOKEN} characters or more in production: "
+                "it is all that guards /metrics"
             )
         if "stripe_secret_key" in names and not self.idempotency_prefix:
             raise ValueError(

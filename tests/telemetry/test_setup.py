@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 
 from api.main import create_app
-from infra.settings import Settings
+from infra.settings import Environment, Settings
 from infra.telemetry import (
     API_SERVICE,
     WORKER_SERVICE,
@@ -117,3 +118,21 @@ def test_a_taken_port_is_named_in_the_error() -> None:
         )
         with pytest.raises(RuntimeError, match="WORKER_METRICS_PORT"):
             worker_runtime(taken)
+
+
+async def test_in_production_metrics_are_served_only_to_a_token() -> None:
+    """The API's /metrics is on its public port: production without a token serves none."""
+
+    async def get_metrics(settings: Settings, headers: dict[str, str] | None = None) -> int:
+        transport = httpx.ASGITransport(app=create_app(settings).http)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            return (await http.get("/metrics", headers=headers)).status_code
+
+    production = {"environment": Environment.PRODUCTION, "otel_exporter_otlp_endpoint": None}
+    assert await get_metrics(Settings.model_validate(production)) == 404
+    token = "m" * 32
+    guarded = Settings.model_validate({**production, "metrics_token": token})
+    assert await get_metrics(guarded) == 401
+    assert await get_metrics(guarded, {"Authorization": f"Bearer {token}"}) == 200
+    laptop = Settings(environment=Environment.DEVELOPMENT, otel_exporter_otlp_endpoint=None)
+    assert await get_metrics(laptop) == 200
