@@ -72,13 +72,21 @@ async def raw_history(stack: Stack, workflow_id: str) -> tuple[bytes, dict[str, 
 
 
 def payloads_in(node: Any) -> Iterator[dict[str, Any]]:
-    """Every Payload of a history in protobuf JSON, as the codec protocol carries them."""
+    """Every Payload of a history in protobuf JSON, as the codec protocol carries them.
+
+    Left out, because Temporal itself writes or reads them: search attributes (the server
+    indexes them; they hold only ids, the phase, the deadline and the amount due) and the
+    SDK's patch markers (they hold the patch's name).
+    """
     if isinstance(node, dict):
         if isinstance(node.get("metadata"), dict) and "encoding" in node["metadata"]:
             yield node
             return
-        for value in node.values():
-            yield from payloads_in(value)
+        if node.get("markerName") == "core_patch":
+            return
+        for key, value in node.items():
+            if key != "searchAttributes":
+                yield from payloads_in(value)
     elif isinstance(node, list):
         for value in node:
             yield from payloads_in(value)

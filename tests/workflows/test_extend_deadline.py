@@ -10,15 +10,16 @@ import pytest
 import stripe
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.checkout import ArtworkStatus, PaymentStatus
 from infra.db import SessionFactory
+from infra.temporal import data_converter
 from tests.support.edge_proxy import EdgeProxy
 from tests.support.factories import checkout_rows, make_auction
 from tests.support.polling import eventually
+from tests.support.stack import codec_settings
 from tests.workflows.conftest import (
     activities_run,
     buyer_pays,
@@ -50,13 +51,14 @@ async def refusal(handle: SagaHandle, request: ExtendDeadline) -> str:
 
 async def activity_summaries(handle: WorkflowHandle[Any, Any], activity_type: str) -> list[str]:
     """What the Web UI shows beside each run of the activity."""
-    converter = pydantic_data_converter.payload_converter
-    return [
-        converter.from_payload(event.user_metadata.summary, str)
+    summaries = [
+        event.user_metadata.summary
         for event in await history_events(handle)
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         and event.activity_task_scheduled_event_attributes.activity_type.name == activity_type
     ]
+    decoded = await data_converter(codec_settings()).decode(summaries, [str] * len(summaries))
+    return [str(summary) for summary in decoded]
 
 
 async def test_an_extended_checkout_expires_at_its_new_deadline_not_the_old_one(

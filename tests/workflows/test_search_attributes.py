@@ -24,7 +24,7 @@ from infra.tables import Bid
 from tests.support.edge_proxy import EdgeProxy
 from tests.support.factories import Auction, make_auction, make_user
 from tests.support.polling import eventually
-from tests.support.stack import temporal_address
+from tests.support.stack import stack_on, temporal_address
 from tests.workflows.conftest import (
     buyer_pays,
     new_task_queue,
@@ -221,13 +221,23 @@ async def test_the_cli_finds_a_checkout_and_extends_its_deadline(
     temporal_dev: WorkflowEnvironment,
     sessions: SessionFactory,
     stripe_client: stripe.StripeClient,
+    database_url: str,
+    localstripe_url: str,
 ) -> None:
-    """The commands the README gives operators, as they type them."""
+    """The commands the README gives operators, as they type them: payloads are encrypted,
+    so the CLI reads them through the API's codec endpoint with an operator's token."""
     client = temporal_dev.client
     auction = await make_auction(sessions, "440.00")
     workflow_id = saga_workflow_id(auction.bid_id)
-    address = ["--address", temporal_address(client), "--output", "json"]
-    async with saga_worker(client, sessions, stripe_client) as worker:
+    async with (
+        stack_on(temporal_dev, sessions, database_url, localstripe_url) as api,
+        saga_worker(client, sessions, stripe_client) as worker,
+    ):
+        address = [
+            "--address", temporal_address(client), "--output", "json",
+            "--codec-endpoint", str(api.http.base_url).rstrip("/") + "/codec",
+            "--codec-auth", api.headers("ops", roles=["operator"])["Authorization"],
+        ]  # fmt: skip
         handle = await start_saga(client, worker, auction)
         status = await opened(handle)
         assert status.expires_at is not None
