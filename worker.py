@@ -19,6 +19,7 @@ from infra.db import SessionFactory, create_engine, session_factory
 from infra.search_attributes import ensure_search_attributes
 from infra.settings import Settings, get_settings
 from infra.stripe_api import connect_stripe
+from infra.telemetry import WORKER_SERVICE, start_telemetry, worker_runtime
 from infra.temporal import connect_temporal, data_converter, payload_codec
 from notifications.dispatcher import MailDispatcher
 from workflows.payment_saga import PaymentSagaWorkflow
@@ -65,7 +66,13 @@ async def main() -> None:
     codec = payload_codec(settings)  # before anything starts: no keys, no worker
     engine = create_engine(settings.require_database_url())
     stripe_connection = connect_stripe(settings)
-    client = await connect_temporal(settings, data_converter(settings, codec))
+    telemetry = start_telemetry(settings, WORKER_SERVICE)
+    client = await connect_temporal(
+        settings,
+        data_converter(settings, codec),
+        runtime=worker_runtime(settings),
+        interceptors=telemetry.temporal_interceptors(),
+    )
     await ensure_search_attributes(client, settings.temporal_namespace)
     sessions = session_factory(engine)
     worker = build_worker(client, settings, sessions, stripe_connection.client)
@@ -81,6 +88,14 @@ async def main() -> None:
         settings.temporal_namespace,
         codec.key_id,
     )
+    if settings.worker_metrics_port:
+        log.info(
+            "Metrics on http://%s:%d/metrics",
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+        )
+    if telemetry.tracing:
+        log.info("Traces to %s as %s", settings.otel_exporter_otlp_endpoint, telemetry.service_name)
     # The mail has a pool of its own: sends and retries never wait for the activities'
     # connections, nor the activities for theirs.
     mail_engine = create_engine(settings.require_database_url(), pool_size=2)
@@ -96,6 +111,7 @@ async def main() -> None:
         log.info("Stopping: finishing activities and emails in flight")
     await stripe_connection.aclose()
     await engine.dispose()
+    telemetry.shutdown()
 
 
 if __name__ == "__main__":

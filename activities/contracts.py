@@ -97,6 +97,7 @@ class RecordDecline:
     failure_reason: str
     declines: int
     event_id: str
+    failure_code: str | None = None  # Stripe's decline code, for the declines metric
 
 
 @dataclass(frozen=True)

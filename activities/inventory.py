@@ -38,6 +38,7 @@ from domain.checkout import (
     plan_transition,
 )
 from infra.announcer import Announcer
+from infra.checkout_metrics import count_decline
 from infra.db import SessionFactory
 from infra.queries import checkout_facts, highest_active_bid, recorded_intent_id
 from infra.tables import Artwork, Bid, Payment
@@ -71,6 +72,12 @@ class Inventory:
 
     @activity.defn
     async def record_decline(self, decline: RecordDecline) -> None:
+        if await self._record_decline(decline):
+            # Counted once the transaction committed: a retry finds the decline recorded.
+            count_decline(decline.failure_code)
+
+    async def _record_decline(self, decline: RecordDecline) -> bool:
+        """Records the decline; False when a retry finds it already committed."""
         async with self._sessions() as session, session.begin():
             payment = await _payment_for_bid(session, decline.bid_id)
             recorded = payment.payment_metadata.get("last_decline_event_id") == decline.event_id
@@ -83,7 +90,7 @@ class Inventory:
                 "last_decline_event_id": decline.event_id,
             }
             if recorded:
-                return  # a retry of a decline that committed: announced then
+                return False  # a retry of a decline that committed: announced then
             facts = await checkout_facts(session, decline.bid_id)
             await self._announcer.write(
                 session,
@@ -95,6 +102,7 @@ class Inventory:
                     occurred_at=_now(),
                 ),
             )
+        return True
 
     @activity.defn
     async def complete_sale(self, sale: SettleCheckout) -> None:

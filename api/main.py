@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.deps import ServicesDep
 from api.errors import error_responses, install_error_handlers
+from api.metrics import ApiMetrics, RequestTimer, metrics_router
 from api.realtime.relay import Relay, listen_dsn
 from api.realtime.server import LiveSockets
 from api.routes import (
@@ -33,6 +34,7 @@ from api.services import Services
 from infra.announcer import Announcer
 from infra.db import create_engine, session_factory
 from infra.settings import Settings, get_settings
+from infra.telemetry import API_SERVICE, Telemetry, start_telemetry
 from infra.temporal import data_converter, payload_codec
 
 
@@ -49,24 +51,30 @@ class AuctionApp:
         await self._asgi(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> AuctionApp:
+def create_app(settings: Settings | None = None, telemetry: Telemetry | None = None) -> AuctionApp:
+    """The app; `telemetry` defaults to the settings' (traces exported when
+    OTEL_EXPORTER_OTLP_ENDPOINT is set)."""
+    # Read now, not at startup: request tracing is middleware, fixed before the app starts.
+    resolved = settings or get_settings()
     live = LiveSockets()
-    return AuctionApp(build_http_app(settings, live), live)
+    http = build_http_app(resolved, live, telemetry or start_telemetry(resolved, API_SERVICE))
+    return AuctionApp(http, live)
 
 
-def build_http_app(settings: Settings | None, live: LiveSockets) -> FastAPI:
+def build_http_app(settings: Settings, live: LiveSockets, telemetry: Telemetry) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        resolved = settings or get_settings()
-        resolved.refuse_development_secrets("jwt_secret", "stripe_webhook_secret")
-        codec = payload_codec(resolved)  # no keys, no API: it could start no saga
-        database_url = resolved.require_database_url()
+        settings.refuse_development_secrets("jwt_secret", "stripe_webhook_secret", "metrics_token")
+        codec = payload_codec(settings)  # no keys, no API: it could start no saga
+        database_url = settings.require_database_url()
         engine = create_engine(database_url)
         app.state.services = Services(
-            settings=resolved,
+            settings=settings,
             sessions=session_factory(engine),
-            sagas=CheckoutSagas(resolved, data_converter(resolved, codec)),
-            announcer=Announcer(resolved.mail_from),
+            sagas=CheckoutSagas(
+                settings, data_converter(settings, codec), telemetry.temporal_interceptors()
+            ),
+            announcer=Announcer(settings.mail_from),
             codec=codec,
         )
         live.bind(app.state.services)
@@ -95,8 +103,12 @@ def build_http_app(settings: Settings | None, live: LiveSockets) -> FastAPI:
     )
     for module in routers:
         app.include_router(module.router)
+    app.include_router(metrics_router(settings))
     install_error_handlers(app)
     app.add_middleware(CodecCors)
+    app.state.metrics = metrics = ApiMetrics()
+    app.add_middleware(RequestTimer, metrics=metrics)
+    telemetry.instrument(app)  # outermost: the request's span covers its timing too
 
     @app.get(
         "/healthz",

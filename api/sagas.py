@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
+from enum import StrEnum
 
 from temporalio.client import (
     Client,
+    Interceptor,
     WithStartWorkflowOperation,
     WorkflowExecution,
     WorkflowExecutionStatus,
@@ -55,6 +57,11 @@ class CheckoutFailed(Exception):
     """The saga failed on an error no retry fixes; it waits for an operator (see the README)."""
 
 
+class Delivery(StrEnum):
+    SIGNALED = "signaled"  # the running saga took the event
+    RESTARTED = "restarted"  # the event started the saga again
+
+
 class CheckoutNotFound(Exception):
     """No saga was ever started for this bid (or Temporal no longer keeps it)."""
 
@@ -68,9 +75,15 @@ class PageTokenRefused(Exception):
 
 
 class CheckoutSagas:
-    def __init__(self, settings: Settings, converter: DataConverter) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        converter: DataConverter,
+        interceptors: Sequence[Interceptor] = (),
+    ) -> None:
         self._settings = settings
         self._converter = converter
+        self._interceptors = interceptors
         self._client: Client | None = None
         self._connecting = asyncio.Lock()
 
@@ -79,7 +92,9 @@ class CheckoutSagas:
         async with self._connecting:
             if self._client is None:
                 try:
-                    self._client = await connect_temporal(self._settings, self._converter)
+                    self._client = await connect_temporal(
+                        self._settings, self._converter, interceptors=self._interceptors
+                    )
                 except RuntimeError as failure:  # how the SDK reports a failed connect
                     raise TemporalUnavailable(str(failure)) from failure
             return self._client
@@ -138,11 +153,12 @@ class CheckoutSagas:
 
     async def deliver(
         self, saga: PaymentSagaInput, event: StripeEventSignal, *, restartable: bool
-    ) -> None:
+    ) -> Delivery:
         """Signals the saga. One stopped by an operator while its bid is still `won`
         (`restartable`) is restarted to take the event; a decided checkout never is.
 
-        Raises `CheckoutFinished` when the saga already finished.
+        Says whether the running saga took the event or the event started it again; raises
+        `CheckoutFinished` when the saga already finished.
         """
         client = await self.client()
         workflow_id = saga_workflow_id(saga.bid_id)
@@ -155,9 +171,9 @@ class CheckoutSagas:
                 if refused.status is RPCStatusCode.NOT_FOUND:
                     raise CheckoutFinished(workflow_id) from None
                 raise
-            return
+            return Delivery.SIGNALED
         try:
-            await client.start_workflow(
+            handle = await client.start_workflow(
                 PaymentSagaWorkflow.run,
                 saga,
                 id=workflow_id,
@@ -170,6 +186,10 @@ class CheckoutSagas:
             )
         except WorkflowAlreadyStartedError:
             raise CheckoutFinished(workflow_id) from None
+        # The SDK keeps the server's answer, whose `started` alone tells a signal-with-start
+        # that started a run from one that signalled the running run.
+        response = getattr(handle, "_start_workflow_response", None)
+        return Delivery.RESTARTED if getattr(response, "started", False) else Delivery.SIGNALED
 
     # Operators' side: find checkouts, and steer one.
 

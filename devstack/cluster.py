@@ -157,6 +157,8 @@ class Cluster:
             "SMTP_PORT": str(self.ports.smtp),
             "PUBLIC_BASE_URL": self.api_url,
             "TEMPORAL_UI_ORIGIN": f"http://127.0.0.1:{self.ports.temporal_ui}",
+            # Nobody scrapes a cluster, and a fixed port would clash with `make dev`'s.
+            "WORKER_METRICS_PORT": "0",
         }
 
     # The whole cluster.

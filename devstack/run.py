@@ -5,9 +5,9 @@ localstripe with our webhook registered, an SMTP sink, then the worker and the A
 under `.data/` (PostgreSQL and Temporal keep theirs across restarts; localstripe does not),
 each server logs to `.data/logs/<name>.log`.
 
-Ports come from DEV_API_PORT, DEV_TEMPORAL_PORT, DEV_TEMPORAL_UI_PORT, DEV_LOCALSTRIPE_PORT and
-DEV_SMTP_PORT. The API's other settings (PAYMENT_TIMEOUT_SECONDS, ...) pass through from the
-environment.
+Ports come from DEV_API_PORT, DEV_TEMPORAL_PORT, DEV_TEMPORAL_UI_PORT, DEV_LOCALSTRIPE_PORT,
+DEV_SMTP_PORT and DEV_WORKER_METRICS_PORT. The API's other settings (PAYMENT_TIMEOUT_SECONDS,
+...) pass through from the environment.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ PORTS = {
     "temporal_ui": ("DEV_TEMPORAL_UI_PORT", 8233),
     "localstripe": ("DEV_LOCALSTRIPE_PORT", 8420),
     "smtp": ("DEV_SMTP_PORT", 1025),
+    "worker_metrics": ("DEV_WORKER_METRICS_PORT", 9464),
 }
 
 
@@ -231,9 +232,13 @@ def start(stack: Stack, ports: dict[str, int]) -> dict[str, str]:
         "TEMPORAL_UI_ORIGIN": (
             f"http://127.0.0.1:{ports['temporal_ui']},http://localhost:{ports['temporal_ui']}"
         ),
+        # Prometheus's endpoint of the worker, on this machine only.
+        "WORKER_METRICS_HOST": "127.0.0.1",
+        "WORKER_METRICS_PORT": str(ports["worker_metrics"]),
     }
     started = stack.begin("worker", LOGS / "worker.log")
     stack.add_service("worker", start_worker(REPO, env, LOGS))
+    info["worker_metrics"] = f"http://127.0.0.1:{ports['worker_metrics']}/metrics"
     done(f"polling task queue {Settings().temporal_task_queue}", started)
 
     started = stack.begin("API", LOGS / "api.log")
@@ -265,6 +270,7 @@ The stack is up. Ctrl-C stops it.
   Payload codec      {codec}   (operators only)
   localstripe        {info["localstripe"]}
   SMTP sink          {info["smtp"]}   (the emails sent are printed to its log)
+  Metrics            {info["worker_metrics"]}   (the worker's), {api}/metrics (the API's)
   PostgreSQL         {info["database_url"]}
 
 Logs:

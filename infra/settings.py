@@ -28,6 +28,10 @@ DEVELOPMENT_SECRETS = frozenset(
     }
 )
 
+# The API's /metrics sits on its public port: in production only a scraper holding a token of
+# this length may read it, and without one it is not served at all.
+MIN_METRICS_TOKEN = 32
+
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
@@ -135,6 +139,30 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         default=DEVELOPMENT_BASE_URL, description="Where buyers reach the service: mail links."
     )
+    worker_metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        lt=65536,
+        description="The worker serves Prometheus metrics on this port; 0 serves none.",
+    )
+    worker_metrics_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 (scraped from another host; the port stays internal)
+        description="The address the worker's metrics endpoint binds to.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, the API's /metrics wants `Authorization: Bearer <it>`; "
+        "unset, /metrics is open, except in production, where it is not served.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL; traces are exported only when it is set.",
+    )
+    otel_service_name: str | None = Field(
+        default=None,
+        description="The service name on this process's spans; auction-api or auction-worker "
+        "when unset.",
+    )
     stripe_fee_percent: Decimal = Field(default=Decimal("2.9"), ge=0, lt=100)
     stripe_fee_fixed: Decimal = Field(default=Decimal("0.30"), ge=0)
 
@@ -159,7 +187,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return url.rstrip("/")
 
-    @field_validator("jwt_audience", "jwt_issuer", "smtp_username", "smtp_password")
+    @field_validator(
+        "jwt_audience",
+        "jwt_issuer",
+        "smtp_username",
+        "smtp_password",
+        "metrics_token",
+        "otel_exporter_otlp_endpoint",
+        "otel_service_name",
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value if value and value.strip() else None
@@ -199,6 +235,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"JWT_SECRET must be at least {shortest_key} characters in production"
                 f" with {self.jwt_algorithm}"
+            )
+        if "metrics_token" in names and 0 < len(self.metrics_token or "") < MIN_METRICS_TOKEN:
+            raise ValueError(
+                f"METRICS_TOKEN must be {MIN_METRICS_TOKEN} characters or more in production: "
+                "it is all that guards /metrics"
             )
         if "stripe_secret_key" in names and not self.idempotency_prefix:
             raise ValueError(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import Runtime
 
 from infra.payload_codec import EncryptionCodec
 from infra.payload_keys import load_payload_keys
@@ -32,9 +34,19 @@ def data_converter(settings: Settings, codec: EncryptionCodec | None = None) -> 
     )
 
 
-async def connect_temporal(settings: Settings, converter: DataConverter | None = None) -> Client:
+async def connect_temporal(
+    settings: Settings,
+    converter: DataConverter | None = None,
+    *,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
+    """`runtime` carries the worker's Prometheus endpoint; `interceptors` the tracing (see
+    `infra.telemetry`). A worker built on this client uses the same interceptors."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=converter or data_converter(settings),
+        runtime=runtime,
+        interceptors=interceptors,
     )

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.checkout import IntentState, PaymentStatus, intent_state, payment_mismatch
     from domain.money import Charge, FeeSchedule, MoneyError, charge_for, to_minor_units
     from domain.stripe_events import PaymentEventKind
+    from infra.checkout_metrics import CheckoutOutcome, count_checkout, observe_payment_seconds
     from workflows.details import render_details
     from workflows.failures import PAYMENT_MISMATCH, CheckoutFailure
     from workflows.search_attributes import keep_indexed
@@ -254,6 +255,7 @@ class CheckoutSteps:
                 failure_reason=self._status.failure_reason,
                 declines=self._status.attempts,
                 event_id=event.event_id,
+                failure_code=event.failure_code,
             ),
             summary="Record a declined payment attempt",
             **ACTIVITY_OPTIONS,
@@ -261,6 +263,7 @@ class CheckoutSteps:
         self._show(self._status.phase)
 
     async def _record_sale(self, paid: Paid) -> None:
+        self._observe_time_to_pay()
         await workflow.execute_activity_method(
             Inventory.complete_sale,
             self._settlement(charge_id=paid.charge_id),
@@ -334,6 +337,17 @@ class CheckoutSteps:
         self._status.rejection_reason = rejection_reason
         self._status.client_secret = None
         self._show(phase)
+        count_checkout(CheckoutOutcome(phase.value))
+
+    def _observe_time_to_pay(self) -> None:
+        """The buyer's time to pay: the first deadline is the moment the intent became payable
+        plus the window (operators' extensions come on top), so that moment survives restarts
+        and continue-as-new with the status."""
+        first_deadline = self._status.original_expires_at or self._status.expires_at
+        if first_deadline is None:
+            return
+        payable_at = first_deadline - timedelta(seconds=self._saga.payment_timeout_seconds)
+        observe_payment_seconds((workflow.now() - payable_at).total_seconds())
 
     def _show(self, phase: CheckoutPhase) -> None:
         self._status.phase = phase

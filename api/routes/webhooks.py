@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import ServicesDep, SessionDep
 from api.errors import error_responses
+from api.metrics import ApiMetrics, MetricsDep, WebhookOutcome
 from api.sagas import CheckoutFinished
 from api.schemas import BIGINT_MAX, WebhookReceipt, storable_text
 from api.services import Services
@@ -33,28 +35,35 @@ def bad_request(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_400_BAD_REQUEST, detail=detail)
 
 
-async def verified_event(request: Request, services: ServicesDep) -> dict[str, Any]:
+async def verified_event(
+    request: Request, services: ServicesDep, metrics: MetricsDep
+) -> dict[str, Any]:
     """The event, only if Stripe signed these exact bytes recently; 400 otherwise.
 
     The signature is checked before the body is parsed: unsigned JSON is never looked at.
     """
     stripe_signature = request.headers.get("Stripe-Signature")
     if not stripe_signature:
+        metrics.webhook(WebhookOutcome.BAD_SIGNATURE)
         raise bad_request("missing Stripe-Signature")
     payload = await request.body()
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         # Stripe signs the UTF-8 text of a JSON event: these bytes cannot be one.
+        metrics.webhook(WebhookOutcome.BAD_BODY)
         raise bad_request("the body is not JSON") from None
     # The SDK compares digests as text, which raises on non-ASCII rather than refusing it.
     if not stripe_signature.isascii() or not _signed_by_stripe(text, stripe_signature, services):
+        metrics.webhook(WebhookOutcome.BAD_SIGNATURE)
         raise bad_request("invalid signature")
     try:
         event = json.loads(text)
     except (ValueError, RecursionError):
+        metrics.webhook(WebhookOutcome.BAD_BODY)
         raise bad_request("the body is not JSON") from None
     if not isinstance(event, dict):
+        metrics.webhook(WebhookOutcome.BAD_BODY)
         raise bad_request("the event must be a JSON object")
     return event
 
@@ -107,19 +116,33 @@ async def stripe_webhook(
     event: Annotated[dict[str, Any], Depends(verified_event)],
     session: SessionDep,
     services: ServicesDep,
+    metrics: MetricsDep,
 ) -> WebhookReceipt:
+    try:
+        outcome, receipt = await _handle(event, session, services, metrics)
+    except Exception:
+        metrics.webhook(WebhookOutcome.ERROR)  # answered 503: Stripe delivers it again
+        raise
+    metrics.webhook(outcome)
+    return receipt
+
+
+async def _handle(
+    event: dict[str, Any], session: AsyncSession, services: Services, metrics: ApiMetrics
+) -> tuple[WebhookOutcome, WebhookReceipt]:
     try:
         payment_event = parse_payment_event(event)
     except MalformedEvent as malformed:
         log.error("Signed but malformed Stripe event %s: %s", event.get("id"), malformed)
-        return WebhookReceipt(handled=False, detail=str(malformed))
+        return WebhookOutcome.MALFORMED, WebhookReceipt(handled=False, detail=str(malformed))
     if payment_event is None:
         log.info("Ignoring Stripe event %s of type %s", event.get("id"), event.get("type"))
-        return WebhookReceipt(handled=False, detail="event type not used")
+        return WebhookOutcome.IGNORED, WebhookReceipt(handled=False, detail="event type not used")
     payment_event = _storable(payment_event)
     if payment_event is None:
         log.error("Signed Stripe event %r has text PostgreSQL cannot store", event.get("id"))
-        return WebhookReceipt(handled=False, detail="event fields are not storable text")
+        unstorable = WebhookReceipt(handled=False, detail="event fields are not storable text")
+        return WebhookOutcome.MALFORMED, unstorable
 
     checkout = await _checkout_of(session, payment_event, services.settings.idempotency_prefix)
     if checkout is None:
@@ -128,17 +151,27 @@ async def stripe_webhook(
             payment_event.event_id,
             payment_event.payment_intent_id,
         )
-        return WebhookReceipt(handled=False, detail="no checkout for this PaymentIntent")
+        unknown = WebhookReceipt(handled=False, detail="no checkout for this PaymentIntent")
+        return WebhookOutcome.UNKNOWN_INTENT, unknown
     bid, artwork = checkout
     await session.commit()
     saga = services.sagas.input_for(bid, artwork)
+    started = time.perf_counter()
+    outcome = WebhookOutcome.ERROR
     try:
         # Only a checkout still undecided (its bid `won`) is restarted to take an event.
-        await services.sagas.deliver(saga, payment_event, restartable=bid.status == BidStatus.WON)
+        delivery = await services.sagas.deliver(
+            saga, payment_event, restartable=bid.status == BidStatus.WON
+        )
+        outcome = WebhookOutcome(delivery.value)
     except CheckoutFinished:
         log.info("Stripe event %s after its checkout finished", payment_event.event_id)
-        return WebhookReceipt(handled=False, detail="checkout already finished")
-    return WebhookReceipt(handled=True, detail="delivered to the checkout")
+        outcome = WebhookOutcome.FINISHED
+        return outcome, WebhookReceipt(handled=False, detail="checkout already finished")
+    finally:
+        elapsed = time.perf_counter() - started
+        metrics.signal_seconds.labels(outcome.value).observe(elapsed)
+    return outcome, WebhookReceipt(handled=True, detail="delivered to the checkout")
 
 
 def _storable(event: PaymentEvent) -> PaymentEvent | None:

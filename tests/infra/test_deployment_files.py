@@ -242,6 +242,17 @@ def test_api_and_worker_start_after_the_migrations_and_the_namespace() -> None:
     assert SERVICES["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+def test_the_workers_metrics_are_reachable_inside_the_network_only() -> None:
+    worker = SERVICES["worker"]
+    port = environment("worker")["WORKER_METRICS_PORT"]
+    # Every interface of the container, so that Prometheus reaches it across the network.
+    assert int(port) > 0 and environment("worker")["WORKER_METRICS_HOST"] == "0.0.0.0"  # noqa: S104
+    assert port in [str(exposed) for exposed in worker.get("expose", [])]
+    assert not worker.get("ports"), "the worker's metrics have no authentication"
+    token = INTERPOLATION.fullmatch(environment("api")["METRICS_TOKEN"])
+    assert token and token["op"] == ":?", "the API's /metrics needs its token in production"
+
+
 def test_postgres_keeps_its_data_in_a_volume_and_reports_readiness() -> None:
     postgres = SERVICES["postgres"]
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])

@@ -124,6 +124,33 @@ def test_links_lead_somewhere_over_http() -> None:
         Settings(public_base_url="auction.example")
 
 
+def test_production_wants_a_long_metrics_token_when_there_is_one() -> None:
+    """/metrics is on the API's public port: its token is all that guards it. Without one,
+    production does not serve it (see tests/telemetry)."""
+    api = ("jwt_secret", "stripe_webhook_secret", "metrics_token")
+
+    def production(token: str | None) -> Settings:
+        return Settings(
+            environment=Environment.PRODUCTION,
+            jwt_secret="j" * 32,
+            stripe_webhook_secret="whsec_live_x",
+            metrics_token=token,
+        )
+
+    with pytest.raises(ValueError, match="METRICS_TOKEN"):
+        production("short").refuse_development_secrets(*api)
+    for token in (None, "", "m" * 32):
+        production(token).refuse_development_secrets(*api)
+    Settings().refuse_development_secrets(*api)
+
+
+def test_worker_metrics_port_zero_is_off_and_ports_are_ports() -> None:
+    assert Settings().worker_metrics_port == 9464
+    assert Settings(worker_metrics_port=0).worker_metrics_port == 0
+    with pytest.raises(ValueError, match="worker_metrics_port"):
+        Settings(worker_metrics_port=65536)
+
+
 def test_operators_may_extend_a_deadline_by_a_day_unless_configured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -25,6 +25,7 @@ from infra.db import SessionFactory
 from infra.payload_keys import PayloadKeys, generate_key
 from infra.settings import Environment, Settings
 from infra.stripe_api import connect_stripe
+from infra.telemetry import Telemetry
 from tests.support.polling import eventually
 from worker import build_dispatcher, build_worker
 
@@ -103,12 +104,13 @@ def unique(name: str) -> str:
 
 
 @asynccontextmanager
-async def serve_api(settings: Settings, port: int | None = None) -> AsyncIterator[str]:
+async def serve_api(
+    settings: Settings, port: int | None = None, telemetry: Telemetry | None = None
+) -> AsyncIterator[str]:
     """The API on `port` (a free one by default; the same one again plays a restart)."""
     port = port or free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(settings, telemetry)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     try:
         await eventually(lambda: asyncio.sleep(0, server.started), bool, what="API started")
@@ -144,11 +146,14 @@ async def running_stack(
     *,
     with_worker: bool = True,
     with_mail: bool = False,
+    api_telemetry: Telemetry | None = None,
 ) -> AsyncIterator[Stack]:
     """The API, and the worker unless told otherwise; `with_mail` runs the mail dispatcher
-    beside the worker, as `python worker.py` does (point SMTP_PORT at a test server)."""
+    beside the worker, as `python worker.py` does (point SMTP_PORT at a test server).
+    The worker traces and serves metrics as its `temporal` client was built to."""
     stripe_connection = connect_stripe(settings)
-    async with serve_api(settings) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+    serving = serve_api(settings, telemetry=api_telemetry)
+    async with serving as base_url, httpx.AsyncClient(base_url=base_url) as http:
         assert settings.stripe_api_base is not None
         register_stripe_webhook(
             settings.stripe_api_base,
