@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         description="After this long in `processing` past its window, a checkout asks for an "
         "operator's attention.",
     )
+    reconcile_interval_minutes: int = Field(
+        default=5,
+        gt=0,
+        description="How often the schedule `reconcile-checkouts` compares the database, "
+        "Stripe and Temporal and repairs what is safe.",
+    )
     idempotency_prefix: str = Field(
         default="",
         max_length=100,
