@@ -34,6 +34,7 @@ RUN_TIMEOUT = timedelta(minutes=30)
 
 
 def reconcile_schedule(settings: Settings) -> Schedule:
+    interval = timedelta(minutes=settings.reconcile_interval_minutes)
     return Schedule(
         action=ScheduleActionStartWorkflow(
             ReconcileCheckoutsWorkflow.run,
@@ -44,12 +45,9 @@ def reconcile_schedule(settings: Settings) -> Schedule:
             execution_timeout=RUN_TIMEOUT,
             static_summary="Reconcile the checkouts: database, Stripe and Temporal",
         ),
-        spec=ScheduleSpec(
-            intervals=[
-                ScheduleIntervalSpec(every=timedelta(minutes=settings.reconcile_interval_minutes))
-            ]
-        ),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
+        # After Temporal was away, only a turn missed within the last interval is made up.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=interval),
     )
 
 

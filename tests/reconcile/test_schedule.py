@@ -64,6 +64,7 @@ async def test_the_worker_creates_the_schedule_then_updates_it(
     assert described.schedule.state.paused  # the operator's pause outlives the restart
     assert described.schedule.state.note == "paused by an operator"
     assert described.schedule.policy.overlap.name == "SKIP"
+    assert described.schedule.policy.catchup_window == timedelta(minutes=7)
     await handle.unpause()
 
 
