@@ -71,10 +71,12 @@ class ReconcileReads:
         """This deployment's intents created since `created_since`, at most `max_intents`
         listed. Stripe lists newest first: a truncated listing misses the oldest ones."""
         window: dict[str, Any] = {"created": {"gte": request.created_since}}
+        # The charge tells what an operator refunded already.
+        expand = {"expand": ["data.latest_charge"]}
         ours: list[IntentSeen] = []
         listed, starting_after = 0, None
         while True:
-            params: dict[str, Any] = {"limit": PAGE, **window}
+            params: dict[str, Any] = {"limit": PAGE, **window, **expand}
             if starting_after is not None:
                 params["starting_after"] = starting_after
             try:
@@ -104,7 +106,9 @@ class ReconcileReads:
 
         async def one(intent_id: str) -> IntentSeen | str:
             try:
-                intent = await self._intents.retrieve_async(intent_id)
+                intent = await self._intents.retrieve_async(
+                    intent_id, params={"expand": ["latest_charge"]}
+                )
             except stripe.InvalidRequestError as refused:
                 if refused.http_status == 404:
                     return intent_id
@@ -151,6 +155,7 @@ class ReconcileReads:
             return None
         if metadata.get("workflow_id") != saga_workflow_id(int(bid)):
             return None
+        charge = intent.get("latest_charge")
         return IntentSeen(
             payment_intent_id=str(intent["id"]),
             status=str(intent.get("status")),
@@ -158,6 +163,9 @@ class ReconcileReads:
             created=int(intent.get("created") or 0),
             amount_minor=intent.get("amount"),
             currency=intent.get("currency"),
+            refunded_minor=int(charge.get("amount_refunded") or 0)
+            if isinstance(charge, Mapping)
+            else 0,
         )
 
 

@@ -191,7 +191,9 @@ class ReconcileRepairs:
 
     async def _intent(self, intent_id: str) -> IntentSeen | None:
         try:
-            intent = await self._intents.retrieve_async(intent_id)
+            intent = await self._intents.retrieve_async(
+                intent_id, params={"expand": ["latest_charge"]}
+            )
         except stripe.InvalidRequestError as refused:
             if refused.http_status == 404:
                 return None

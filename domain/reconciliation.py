@@ -106,6 +106,12 @@ class IntentSeen:
     created: int  # Stripe's clock, seconds since the epoch
     amount_minor: int | None = None
     currency: str | None = None
+    refunded_minor: int = 0  # refunded from its charge, by an operator at Stripe
+
+    @property
+    def refunded(self) -> bool:
+        """An operator gave all of it back: nothing is left for reconciliation to report."""
+        return self.refunded_minor > 0 and self.refunded_minor >= (self.amount_minor or 0)
 
 
 @dataclass(frozen=True)
@@ -268,7 +274,7 @@ def intent_finding(
     if unrecorded:
         adoptable = adoptable or now - intent.created < grace
     if state is IntentState.PAID:
-        if sold or adoptable:
+        if sold or adoptable or intent.refunded:
             return None
         return found(FindingKind.MONEY_WITHOUT_SALE, _money_detail(intent, row))
     if sold:
@@ -302,6 +308,8 @@ def intent_finding(
 
 def _money_detail(intent: IntentSeen, row: CheckoutRow | None) -> str:
     amount = f"{intent.amount_minor} {intent.currency} (minor units) taken"
+    if intent.refunded_minor:
+        amount += f", {intent.refunded_minor} refunded so far"
     if row is None:
         return f"{amount} for bid {intent.bid_id}, which this database does not know"
     if row.payment_intent_id == intent.payment_intent_id:
@@ -318,6 +326,8 @@ def _money_detail(intent: IntentSeen, row: CheckoutRow | None) -> str:
 def _worth_a_look(intent: IntentSeen, row: CheckoutRow | None) -> bool:
     state = intent_state(intent.status)
     if state is IntentState.CANCELED:
+        return False
+    if state is IntentState.PAID and intent.refunded:
         return False
     recorded = row is not None and row.payment_intent_id == intent.payment_intent_id
     sold = row is not None and row.payment_status == PaymentStatus.SUCCEEDED

@@ -207,3 +207,19 @@ def test_only_what_may_need_a_repair_is_looked_at_closer() -> None:
     ]
     assert bids_to_look_at([sold, reopened, waiting], intents) == [3, 4]
     assert intents_to_read_again([sold, reopened, waiting], intents) == ["pi_orphan"]
+
+
+def test_money_an_operator_refunded_in_full_is_no_longer_reported() -> None:
+    reopened = row("unpaid", "active", "expired")
+    completed = saga(SagaState.COMPLETED)
+
+    def judged(refunded: int) -> FindingKind | None:
+        seen = IntentSeen("pi_1", "succeeded", 7, OLD, 10330, "usd", refunded_minor=refunded)
+        finding = intent_finding(seen, reopened, completed, now=NOW, grace=GRACE)
+        return None if finding is None else finding.kind
+
+    assert judged(0) is FindingKind.MONEY_WITHOUT_SALE
+    assert judged(5000) is FindingKind.MONEY_WITHOUT_SALE  # a part is still owed
+    assert judged(10330) is None
+    refunded = IntentSeen("pi_1", "succeeded", 7, OLD, 10330, "usd", refunded_minor=10330)
+    assert bids_to_look_at([reopened], [refunded]) == []

@@ -33,6 +33,21 @@ from workflows.reconcile_types import ActionOutcome
 from workflows.types import CancelCheckout, CheckoutPhase, saga_workflow_id
 
 
+async def test_a_checkout_in_flight_is_left_alone(deployment: Deployment) -> None:
+    checkout = await open_checkout(deployment)
+
+    result = await reconcile(deployment, orphan_grace_minutes=0)
+    assert about(result, checkout.bid_id) == []
+    assert_nothing_to_repair(result)
+    status = await checkout.handle.query(PaymentSagaWorkflow.status)
+    assert status.phase is CheckoutPhase.AWAITING_PAYMENT
+    assert await intent_status(deployment, checkout.payment_intent_id) == "requires_payment_method"
+    ended = await checkout.handle.execute_update(
+        PaymentSagaWorkflow.cancel_checkout, CancelCheckout(reason="test over")
+    )
+    assert ended.phase is CheckoutPhase.CANCELED
+
+
 async def test_a_saga_stopped_past_its_deadline_is_restarted_and_reopens(
     deployment: Deployment,
 ) -> None:
@@ -172,7 +187,7 @@ async def test_an_orphan_intent_is_canceled_once_past_its_grace(deployment: Depl
     assert_nothing_to_repair(second)
 
 
-async def test_money_taken_for_a_reopened_checkout_is_reported_never_refunded(
+async def test_money_taken_for_a_reopened_checkout_is_reported_until_an_operator_refunds(
     deployment: Deployment,
 ) -> None:
     checkout = await open_checkout(deployment)
@@ -192,6 +207,12 @@ async def test_money_taken_for_a_reopened_checkout_is_reported_never_refunded(
         assert [a for a in result.actions if a.bid_id == checkout.bid_id] == []
     assert_nothing_to_repair(result)
     assert await intent_status(deployment, checkout.payment_intent_id) == "succeeded"
+
+    # The operator refunds it at Stripe: the report has been acted on, and is gone.
+    await deployment.stripe.v1.refunds.create_async(
+        params={"payment_intent": checkout.payment_intent_id}
+    )
+    assert about(await reconcile(deployment), checkout.bid_id) == []
 
 
 async def test_a_dry_run_finds_and_repairs_nothing(deployment: Deployment) -> None:
