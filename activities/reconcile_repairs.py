@@ -46,6 +46,9 @@ from workflows.types import saga_workflow_id
 
 log = logging.getLogger("reconcile")
 
+# Names the events reconciliation tells a saga, which no Stripe event id starts with.
+NOTICE_EVENT_PREFIX = "reconcile:"
+
 
 class ReconcileRepairs:
     def __init__(
@@ -109,7 +112,7 @@ class ReconcileRepairs:
             return RepairOutcome(False, "no longer needed: Stripe does not show it paid")
         event = PaymentEvent(
             # One id per intent: the saga drops the same news told twice.
-            event_id=f"reconcile:{intent_id}:succeeded",
+            event_id=f"{NOTICE_EVENT_PREFIX}{intent_id}:succeeded",
             kind=PaymentEventKind.SUCCEEDED,
             payment_intent_id=intent_id,
             created=intent.created,
