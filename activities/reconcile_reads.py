@@ -102,7 +102,8 @@ class ReconcileReads:
 
     @activity.defn
     async def read_intents(self, request: ReadIntents) -> IntentsRead:
-        """The intents as Stripe has them now; those it does not know are `missing`."""
+        """The intents as Stripe has them now; those it does not know (or that are not this
+        deployment's) are `missing`."""
 
         async def one(intent_id: str) -> IntentSeen | str:
             try:
