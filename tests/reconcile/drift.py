@@ -54,6 +54,19 @@ async def open_checkout(deployment: Deployment, timeout_seconds: int = 600) -> C
     return Checkout(auction, handle, status.payment_intent_id)
 
 
+async def awaiting_buyer(deployment: Deployment, bid_id: int) -> SagaHandle:
+    """The bid's saga (the latest run), once it waits for the buyer again."""
+    handle = deployment.temporal.get_workflow_handle_for(
+        PaymentSagaWorkflow.run, saga_workflow_id(bid_id)
+    )
+    await eventually(
+        lambda: handle.query(PaymentSagaWorkflow.status),
+        lambda status: status.phase is CheckoutPhase.AWAITING_PAYMENT,
+        what=f"the saga of bid {bid_id} waiting for the buyer",
+    )
+    return handle
+
+
 async def stop_saga(checkout: Checkout) -> None:
     """An operator terminates the saga: nothing is compensated, the checkout waits on."""
     await checkout.handle.terminate(reason="drift made by a test")

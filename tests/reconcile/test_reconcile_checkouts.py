@@ -15,6 +15,7 @@ from tests.reconcile.conftest import Deployment
 from tests.reconcile.drift import (
     about,
     assert_nothing_to_repair,
+    awaiting_buyer,
     intent_status,
     kinds,
     latest_run,
@@ -27,10 +28,9 @@ from tests.reconcile.drift import (
 )
 from tests.support.buyer import pay
 from tests.support.factories import checkout_rows, make_auction
-from tests.support.polling import eventually
 from workflows.payment_saga import PaymentSagaWorkflow
 from workflows.reconcile_types import ActionOutcome
-from workflows.types import CancelCheckout, CheckoutPhase, saga_workflow_id
+from workflows.types import CancelCheckout, CheckoutPhase
 
 
 async def test_a_checkout_in_flight_is_left_alone(deployment: Deployment) -> None:
@@ -119,14 +119,7 @@ async def test_a_reservation_without_any_saga_gets_one(deployment: Deployment) -
     [finding] = about(first, auction.bid_id)
     assert (finding.kind, finding.repair) == (FindingKind.SAGA_NOT_RUNNING, Repair.RESTART_SAGA)
     assert "missing" in finding.detail
-    handle = deployment.temporal.get_workflow_handle_for(
-        PaymentSagaWorkflow.run, saga_workflow_id(auction.bid_id)
-    )
-    await eventually(
-        lambda: handle.query(PaymentSagaWorkflow.status),
-        lambda status: status.phase is CheckoutPhase.AWAITING_PAYMENT,
-        what="the restarted saga waiting for the buyer",
-    )
+    handle = await awaiting_buyer(deployment, auction.bid_id)
 
     second = await reconcile(deployment)  # the saga runs: nothing to do
     assert about(second, auction.bid_id) == []
@@ -226,9 +219,9 @@ async def test_a_dry_run_finds_and_repairs_nothing(deployment: Deployment) -> No
 
     repaired = await reconcile(deployment)
     assert [a.bid_id for a in repaired.actions] == [checkout.bid_id]
-    handle = deployment.temporal.get_workflow_handle_for(
-        PaymentSagaWorkflow.run, saga_workflow_id(checkout.bid_id)
-    )
+    # A cancel that reaches a restarted saga while it reserves again ends it failed
+    # (compensated): it does not know yet that a payment was recorded. Cancel once it waits.
+    handle = await awaiting_buyer(deployment, checkout.bid_id)
     ended = await handle.execute_update(
         PaymentSagaWorkflow.cancel_checkout, CancelCheckout(reason="test over")
     )
