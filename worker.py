@@ -13,6 +13,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.inventory import Inventory
+from activities.reconcile_reads import ReconcileReads
+from activities.reconcile_repairs import ReconcileRepairs
 from activities.stripe_payments import StripePayments
 from infra.announcer import Announcer
 from infra.db import SessionFactory, create_engine, session_factory
@@ -23,6 +25,9 @@ from infra.telemetry import WORKER_SERVICE, start_telemetry, worker_runtime
 from infra.temporal import connect_temporal, data_converter, payload_codec
 from notifications.dispatcher import MailDispatcher
 from workflows.payment_saga import PaymentSagaWorkflow
+from workflows.reconcile_checkouts import ReconcileCheckoutsWorkflow
+from workflows.reconcile_schedule import ensure_reconcile_schedule
+from workflows.reconcile_types import RECONCILE_SCHEDULE_ID
 
 log = logging.getLogger("worker")
 
@@ -34,10 +39,12 @@ def build_worker(
     announcer = Announcer(settings.mail_from)
     inventory = Inventory(sessions, announcer)
     payments = StripePayments(stripe_client, sessions, announcer, settings.idempotency_prefix)
+    reads = ReconcileReads(client, sessions, stripe_client, settings.idempotency_prefix)
+    repairs = ReconcileRepairs(client, sessions, stripe_client, settings)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[PaymentSagaWorkflow],
+        workflows=[PaymentSagaWorkflow, ReconcileCheckoutsWorkflow],
         activities=[
             inventory.reserve_artwork,
             inventory.record_decline,
@@ -48,6 +55,14 @@ def build_worker(
             payments.open_payment_intent,
             payments.retrieve_payment_intent,
             payments.cancel_payment_intent,
+            reads.list_recent_intents,
+            reads.read_intents,
+            reads.read_checkouts,
+            reads.describe_sagas,
+            repairs.restart_saga,
+            repairs.notify_saga,
+            repairs.cancel_intent,
+            repairs.record_report,
         ],
         # On SIGTERM, activities in flight get this long to finish before the worker exits.
         graceful_shutdown_timeout=timedelta(seconds=20),
@@ -76,6 +91,12 @@ async def main() -> None:
     await ensure_search_attributes(client, settings.temporal_namespace)
     sessions = session_factory(engine)
     worker = build_worker(client, settings, sessions, stripe_connection.client)
+    await ensure_reconcile_schedule(client, settings)
+    log.info(
+        "Reconciliation scheduled every %d minutes (schedule %s)",
+        settings.reconcile_interval_minutes,
+        RECONCILE_SCHEDULE_ID,
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

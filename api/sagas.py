@@ -27,6 +27,7 @@ from infra.tables import Artwork, Bid
 from infra.temporal import connect_temporal
 from workflows.payment_saga import PaymentSagaWorkflow
 from workflows.search_attributes import CHECKOUT_PHASE, start_attributes
+from workflows.starts import RESTART_FAILED_ONLY, saga_input, saga_summary
 from workflows.types import (
     AwaitCheckout,
     AwaitedStage,
@@ -39,9 +40,6 @@ from workflows.types import (
     saga_workflow_id,
 )
 
-# A new run for a bid only replaces a run that failed or was terminated: a checkout that
-# sold or reopened bidding is decided for good.
-RESTART_FAILED_ONLY = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
 UPDATE_RPC_TIMEOUT = timedelta(seconds=20)
 
 
@@ -100,20 +98,7 @@ class CheckoutSagas:
             return self._client
 
     def input_for(self, bid: Bid, artwork: Artwork) -> PaymentSagaInput:
-        assert bid.id is not None and artwork.id is not None
-        return PaymentSagaInput(
-            bid_id=bid.id,
-            artwork_id=artwork.id,
-            buyer_id=bid.bidder_id,
-            hammer_price=bid.amount,
-            currency=artwork.currency,
-            fee_percent=self._settings.stripe_fee_percent,
-            fee_fixed=self._settings.stripe_fee_fixed,
-            payment_timeout_seconds=self._settings.payment_timeout_seconds,
-            processing_alert_seconds=self._settings.payment_processing_alert_seconds,
-            seller_id=artwork.seller_id,
-            max_extension_minutes=self._settings.max_payment_extension_minutes,
-        )
+        return saga_input(bid, artwork, self._settings)
 
     async def await_stage(
         self,
@@ -132,7 +117,7 @@ class CheckoutSagas:
             task_queue=self._settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=reuse_policy,
-            static_summary=_summary(saga),
+            static_summary=saga_summary(saga),
             search_attributes=start_attributes(saga),
         )
         client = await self.client()
@@ -181,7 +166,7 @@ class CheckoutSagas:
                 id_reuse_policy=RESTART_FAILED_ONLY,
                 start_signal="stripe_event",
                 start_signal_args=[event],
-                static_summary=_summary(saga),
+                static_summary=saga_summary(saga),
                 search_attributes=start_attributes(saga),
             )
         except WorkflowAlreadyStartedError:
@@ -264,10 +249,3 @@ class CheckoutSagas:
         if closed.status is WorkflowExecutionStatus.COMPLETED:
             outcome = closed.typed_search_attributes.get(CHECKOUT_PHASE) or outcome
         raise CheckoutRefused(f"the checkout already ended: {outcome}")
-
-
-def _summary(saga: PaymentSagaInput) -> str:
-    return (
-        f"Checkout of bid {saga.bid_id} on artwork {saga.artwork_id}: "
-        f"{saga.hammer_price} {saga.currency.upper()}"
-    )

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How far past its original deadline operators may extend a checkout's.",
     )
+    reconcile_interval_minutes: int = Field(
+        default=5,
+        gt=0,
+        description="How often the schedule `reconcile-checkouts` compares the database, "
+        "Stripe and Temporal and repairs what is safe.",
+    )
     idempotency_prefix: str = Field(
         default="",
         max_length=100,

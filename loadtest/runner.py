@@ -18,7 +18,7 @@ from infra.db import SessionFactory, create_engine, session_factory
 from infra.stripe_api import connect_stripe
 from infra.tables import Bid
 from infra.temporal import connect_temporal
-from loadtest.audit import AuditReport, audit
+from loadtest.audit import RUNNING_SAGAS, AuditReport, audit
 from loadtest.progress import Progress
 from loadtest.scenarios import Checkout, Scenario, Tools, drive, plan
 
@@ -142,7 +142,7 @@ async def _wait_until_all_decided(
     while time.monotonic() < deadline:
         waiting = (await _bid_statuses(sessions, bid_ids)).get("won", 0)
         if not waiting:
-            running = await tools.temporal.count_workflows('ExecutionStatus="Running"')
+            running = await tools.temporal.count_workflows(RUNNING_SAGAS)
             if not running.count:
                 return
         await asyncio.sleep(1)

@@ -12,13 +12,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.deps import ArtworkId, CallerDep, ServicesDep, SessionDep
 from api.errors import conflict, error_responses, forbidden, not_found
-from api.sagas import RESTART_FAILED_ONLY
 from api.schemas import ArtworkCreate, ArtworkPublic, CloseResult
 from api.services import Services
 from domain.checkout import ArtworkStatus, BidStatus
 from domain.money import charge_for
 from infra.queries import highest_active_bid
 from infra.tables import Artwork, Bid, Payment
+from workflows.starts import RESTART_FAILED_ONLY
 from workflows.types import AwaitedStage, CheckoutPhase, PaymentSagaInput, saga_workflow_id
 
 router = APIRouter(prefix="/api/artworks", tags=["artworks"])

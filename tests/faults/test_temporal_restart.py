@@ -40,7 +40,8 @@ async def test_a_checkout_waiting_across_a_restart_reopens_when_unpaid(harness: 
 
 async def test_a_payment_made_while_temporal_is_down_still_sells(harness: Harness) -> None:
     """localstripe's only delivery is refused while Temporal is away, and never retried:
-    the saga still finds the money when it asks Stripe at the deadline."""
+    the saga still finds the money when it asks Stripe at the deadline (or sooner, if a
+    scheduled reconciliation tells it that Stripe holds its payment)."""
     checkout = await harness.open_checkout()
     await harness.kill("temporal")
     log_mark = harness.localstripe_log_size()
@@ -51,7 +52,7 @@ async def test_a_payment_made_while_temporal_is_down_still_sells(harness: Harnes
 
     verdict = await harness.settled(checkout)
     assert_sold(verdict)
-    assert await harness.signals(checkout) == 0  # the event was lost: the deadline's check sold it
+    assert await harness.signals(checkout) == 0  # the event was lost: asking Stripe sold it
 
 
 async def test_a_webhook_refused_while_temporal_is_down_is_taken_on_redelivery(
