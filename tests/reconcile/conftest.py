@@ -15,15 +15,16 @@ from pathlib import Path
 import pytest_asyncio
 import stripe
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.processes import run_migrations
 from infra.db import SessionFactory, session_factory
 from infra.settings import Settings
 from infra.stripe_api import connect_stripe
+from infra.temporal import data_converter
 from tests.support.databases import empty_database
-from tests.support.stack import serve_worker, settings_for
+from tests.support.stack import codec_settings, serve_worker, settings_for
+from workflows.search_attributes import CHECKOUT_SEARCH_ATTRIBUTES
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ async def temporal_of_module() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server of its own: schedules and workflow ids are seen by no other module."""
     binary = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary, data_converter=pydantic_data_converter
+        dev_server_existing_path=binary,
+        data_converter=data_converter(codec_settings()),
+        search_attributes=CHECKOUT_SEARCH_ATTRIBUTES,
     )
     yield env
     await env.shutdown()

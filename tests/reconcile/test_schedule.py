@@ -14,7 +14,7 @@ from domain.reconciliation import FindingKind
 from tests.reconcile.conftest import Deployment
 from tests.reconcile.drift import about, latest_run, open_checkout, stop_saga
 from tests.support.polling import eventually
-from tests.support.stack import temporal_address
+from tests.support.stack import PAYLOAD_KEYS, temporal_address
 from workflows.reconcile_checkouts import ReconcileCheckoutsWorkflow
 from workflows.reconcile_schedule import ensure_reconcile_schedule
 from workflows.reconcile_types import RECONCILE_SCHEDULE_ID, ReconcileResult
@@ -35,6 +35,9 @@ def run_worker_once(deployment: Deployment, log_dir: Path, interval_minutes: int
         "IDEMPOTENCY_PREFIX": settings.idempotency_prefix,
         "MAIL_DISPATCHER": "false",
         "RECONCILE_INTERVAL_MINUTES": str(interval_minutes),
+        # The suite's payload key, so the schedule's action reads as the test worker's.
+        "TEMPORAL_PAYLOAD_KEYS": PAYLOAD_KEYS,
+        "WORKER_METRICS_PORT": "0",
     }
     start_worker(REPO, env, log_dir, settle_seconds=0.2).stop()
 
