@@ -80,6 +80,9 @@ class BidRef:
 @dataclass(frozen=True)
 class RecordedIntent:
     payment_intent_id: str | None = None
+    # What the recorded row charges: a sale is verified against it, not against new settings.
+    amount: Decimal | None = None
+    fee_amount: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from domain.checkout import (
 from infra.announcer import Announcer
 from infra.checkout_metrics import count_decline
 from infra.db import SessionFactory
-from infra.queries import checkout_facts, highest_active_bid, recorded_intent_id
+from infra.queries import checkout_facts, highest_active_bid
 from infra.tables import Artwork, Bid, Payment
 
 
@@ -204,9 +204,13 @@ class Inventory:
 
     @activity.defn
     async def recorded_payment_intent(self, bid: BidRef) -> RecordedIntent:
-        """The intent recorded for this bid, if any: what a failed saga must settle."""
+        """The intent recorded for this bid, if any: what a failed or canceled saga that has
+        not opened one itself (a restarted run) must still settle with Stripe."""
         async with self._sessions() as session:
-            return RecordedIntent(await recorded_intent_id(session, bid.bid_id))
+            payment = await _find_payment(session, bid.bid_id, lock=False)
+        if payment is None:
+            return RecordedIntent()
+        return RecordedIntent(payment.stripe_payment_intent_id, payment.amount, payment.fee_amount)
 
 
 async def _lock_checkout(
@@ -234,9 +238,9 @@ def _check_intent(payment: Payment, checkout: SettleCheckout) -> None:
         raise _conflict(f"checkout of bid {checkout.bid_id} does not match its records")
 
 
-async def _find_payment(session: AsyncSession, bid_id: int) -> Payment | None:
-    query = select(Payment).where(Payment.bid_id == bid_id).with_for_update()
-    return (await session.exec(query)).first()
+async def _find_payment(session: AsyncSession, bid_id: int, *, lock: bool = True) -> Payment | None:
+    query = select(Payment).where(Payment.bid_id == bid_id)
+    return (await session.exec(query.with_for_update() if lock else query)).first()
 
 
 async def _payment_for_bid(session: AsyncSession, bid_id: int) -> Payment:

@@ -44,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
 TEMPORAL_CANCEL = CancelCheckout(
     reason="workflow cancellation requested in Temporal", requested_by="temporal"
 )
+# Replay: runs canceled while reserving before this change opened no lookup there.
+CANCEL_SETTLES_RECORDED_INTENT = "cancel-settles-a-recorded-intent"
 MISMATCH_TO_REFUND = "the mismatched payment must be refunded at Stripe by an operator"
 
 
@@ -194,13 +196,7 @@ class PaymentSagaWorkflow(CheckoutSteps):
         self._status.error = failure.reason
         self._close_window(WindowClosed.FAILED)
         if self._status.payment_intent_id is None:
-            recorded = await workflow.execute_activity_method(
-                Inventory.recorded_payment_intent,
-                BidRef(self._saga.bid_id),
-                summary="Look up an intent the failed step may have recorded",
-                **ACTIVITY_OPTIONS,
-            )
-            self._status.payment_intent_id = recorded.payment_intent_id
+            await self._adopt("Look up an intent the failed step may have recorded")
         paid, at_stripe = None, None
         if self._status.payment_intent_id is None:
             at_stripe = "no PaymentIntent was opened"
@@ -215,6 +211,24 @@ class PaymentSagaWorkflow(CheckoutSteps):
                 refund = unsettled.kind == PAYMENT_MISMATCH
                 at_stripe = MISMATCH_TO_REFUND if refund else f"Stripe: {unsettled.reason}"
         await self._finish(paid, at_stripe=at_stripe)
+
+    async def _adopt(
+        self, summary: str = "Look up an intent an earlier run may have opened"
+    ) -> bool:
+        """Takes on the intent recorded for this bid, which this run did not open itself."""
+        recorded = await workflow.execute_activity_method(
+            Inventory.recorded_payment_intent,
+            BidRef(self._saga.bid_id),
+            summary=summary,
+            **ACTIVITY_OPTIONS,
+        )
+        if recorded.payment_intent_id is None:
+            return False
+        status = self._status
+        status.payment_intent_id = recorded.payment_intent_id
+        if recorded.amount is not None:
+            status.amount, status.fee_amount = recorded.amount, recorded.fee_amount
+        return True
 
     def _request_cancel(self, request: CancelCheckout) -> None:
         if self._status.window_closed is not None or self._status.phase.is_final:
@@ -233,7 +247,12 @@ class PaymentSagaWorkflow(CheckoutSteps):
                 return
             if self._status.cancel_request is not None:
                 self._close_window(WindowClosed.CANCELED)
-                await self._finish(None)
+                # A restarted run may find the intent an earlier run opened, perhaps paid:
+                # only Stripe says how that one ends, as for any other canceled checkout.
+                if workflow.patched(CANCEL_SETTLES_RECORDED_INTENT) and await self._adopt():
+                    await self._finish(await self._settle())
+                else:
+                    await self._finish(None)
                 return
             paid = await self._open_and_wait_for_buyer(charge)
             if paid is not None:

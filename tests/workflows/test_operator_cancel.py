@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import stripe
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
@@ -121,3 +123,50 @@ async def test_a_cancel_from_the_temporal_ui_after_the_money_landed_still_sells(
     assert result.phase is CheckoutPhase.SOLD
     rows = await checkout_rows(sessions, auction)
     assert (rows.artwork_status, rows.payment.status) == (ArtworkStatus.SOLD, "succeeded")
+
+
+@pytest.mark.parametrize("paid_meanwhile", [False, True])
+async def test_a_cancel_reaching_a_restarted_saga_as_it_reserves_settles_the_earlier_intent(
+    time_skipping: WorkflowEnvironment,
+    sessions: SessionFactory,
+    stripe_client: stripe.StripeClient,
+    paid_meanwhile: bool,
+) -> None:
+    """The first run opened the intent and was terminated; a restart (by the API or the
+    reconciliation) is asked to cancel before it got past reserving again. The intent it did
+    not open itself is still settled with Stripe: canceled, or a sale when the money landed."""
+    auction = await make_auction(sessions, "380.00")
+    async with saga_worker(time_skipping.client, sessions, stripe_client) as worker:
+        first = await start_saga(time_skipping.client, worker, auction)
+        intent_id = await opened_intent(first)
+        await first.terminate(reason="lost, as a crash of the whole deployment would")
+    if paid_meanwhile:
+        assert await pay(stripe_client, intent_id) == "succeeded"
+
+    queue = f"restart-{auction.bid_id}"
+    restarted = await start_saga(time_skipping.client, queue, auction)
+    cancel = asyncio.create_task(
+        restarted.execute_update(
+            PaymentSagaWorkflow.cancel_checkout,
+            CancelCheckout(reason="the seller withdrew the piece", requested_by="ops@example.com"),
+        )
+    )
+    await asyncio.sleep(0.5)  # the cancel waits for the run's first task, with its start
+    async with saga_worker(time_skipping.client, sessions, stripe_client, task_queue=queue):
+        answered = await cancel
+        result = await restarted.result()
+
+    rows = await checkout_rows(sessions, auction)
+    at_stripe = await stripe_client.v1.payment_intents.retrieve_async(intent_id)
+    if paid_meanwhile:
+        assert (answered.phase, result.phase) == (CheckoutPhase.SOLD, CheckoutPhase.SOLD)
+        assert (rows.artwork_status, rows.payment.status) == (
+            ArtworkStatus.SOLD,
+            PaymentStatus.SUCCEEDED,
+        )
+    else:
+        assert result.phase is CheckoutPhase.CANCELED
+        assert at_stripe.status == "canceled"
+        assert (rows.artwork_status, rows.bid_status) == (ArtworkStatus.ACTIVE, BidStatus.UNPAID)
+        assert rows.payment.status == PaymentStatus.CANCELED
+    assert result.payment_intent_id == intent_id
