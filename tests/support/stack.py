@@ -5,6 +5,7 @@ Temporal dev server, PostgreSQL and localstripe sending signed webhooks to the A
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,16 +23,24 @@ from api.auth import issue_token
 from api.main import create_app
 from devstack.processes import free_port, register_stripe_webhook
 from infra.db import SessionFactory
-from infra.payload_keys import PayloadKeys, generate_key
+from infra.payload_keys import PayloadKey, PayloadKeys, generate_key
 from infra.settings import Environment, Settings
 from infra.stripe_api import connect_stripe
 from infra.telemetry import Telemetry
 from tests.support.polling import eventually
 from worker import build_dispatcher, build_worker
 
-# One key for the whole test session: every client, worker and API of the suite encrypts
-# with it, so each test goes through the codec as production does.
-PAYLOAD_KEYS = PayloadKeys((generate_key("test-session"),)).render()
+# One key ring for the whole test session: every client, worker and API of the suite
+# encrypts with its session key, so each test goes through the codec as production does.
+# The replay fixtures (`make histories`) are sealed with an obviously fake all-zero key
+# instead, which every session also holds, so a history recorded once replays in any run.
+REPLAY_FIXTURES_KEY = PayloadKey("replay-fixtures", bytes(32))
+_SESSION_KEY = generate_key("test-session")
+PAYLOAD_KEYS = PayloadKeys(
+    (REPLAY_FIXTURES_KEY, _SESSION_KEY)
+    if os.environ.get("RECORD_HISTORIES") == "1"
+    else (_SESSION_KEY, REPLAY_FIXTURES_KEY)
+).render()
 
 
 def codec_settings() -> Settings:

@@ -155,6 +155,8 @@ async def test_a_cancel_reaching_a_restarted_saga_as_it_reserves_settles_the_ear
     async with saga_worker(time_skipping.client, sessions, stripe_client, task_queue=queue):
         answered = await cancel
         result = await restarted.result()
+        shape = "paid" if paid_meanwhile else "canceled"
+        await keep_history(restarted, f"restarted_and_canceled_while_reserving_{shape}")
 
     rows = await checkout_rows(sessions, auction)
     at_stripe = await stripe_client.v1.payment_intents.retrieve_async(intent_id)

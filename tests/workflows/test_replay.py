@@ -41,6 +41,9 @@ SHAPES = frozenset(
         # Recorded once the saga indexed itself (behind its patch) and took extensions.
         "deadline_extended_then_expired",
         "deadline_extended_then_paid",
+        # Recorded with payloads encrypted (under the suite's replay-fixtures key).
+        "restarted_and_canceled_while_reserving_canceled",
+        "restarted_and_canceled_while_reserving_paid",
     }
 )
 
