@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 ERROR_MEANINGS: dict[int, str] = {
     400: "The body could not be read as JSON.",
     401: "No bearer token, or one that is refused; `detail` says why.",
+    402: "The card was declined; `detail` is the reason.",
     403: "The caller may not do this.",
     404: "Not found.",
     409: "The artwork or its checkout does not allow this now; `detail` says why.",

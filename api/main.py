@@ -20,6 +20,8 @@ from api.realtime.server import LiveSockets
 from api.routes import (
     artworks,
     bids,
+    checkout,
+    checkout_page,
     operator_checkouts,
     operator_notifications,
     payments,
@@ -34,6 +36,7 @@ from api.services import Services
 from infra.announcer import Announcer
 from infra.db import create_engine, session_factory
 from infra.settings import Settings, get_settings
+from infra.stripe_api import connect_stripe
 from infra.telemetry import API_SERVICE, Telemetry, start_telemetry
 from infra.temporal import data_converter, payload_codec
 
@@ -68,6 +71,7 @@ def build_http_app(settings: Settings, live: LiveSockets, telemetry: Telemetry) 
         codec = payload_codec(settings)  # no keys, no API: it could start no saga
         database_url = settings.require_database_url()
         engine = create_engine(database_url)
+        stripe_connection = connect_stripe(settings)
         app.state.services = Services(
             settings=settings,
             sessions=session_factory(engine),
@@ -76,6 +80,7 @@ def build_http_app(settings: Settings, live: LiveSockets, telemetry: Telemetry) 
             ),
             announcer=Announcer(settings.mail_from),
             codec=codec,
+            stripe=stripe_connection.client,
         )
         live.bind(app.state.services)
         relay = Relay(listen_dsn(database_url), live.deliver)
@@ -86,6 +91,7 @@ def build_http_app(settings: Settings, live: LiveSockets, telemetry: Telemetry) 
             await relay.stop()
             await live.close()
             await engine.dispose()
+            await stripe_connection.aclose()
 
     app = FastAPI(
         title="Auction payments",
@@ -97,6 +103,8 @@ def build_http_app(settings: Settings, live: LiveSockets, telemetry: Telemetry) 
         artworks,
         bids,
         payments,
+        checkout,
+        checkout_page,
         operator_checkouts,
         operator_notifications,
         codec_routes,
@@ -104,6 +112,7 @@ def build_http_app(settings: Settings, live: LiveSockets, telemetry: Telemetry) 
     for module in routers:
         app.include_router(module.router)
     app.include_router(metrics_router(settings))
+    checkout_page.mount_assets(app)
     install_error_handlers(app)
     app.add_middleware(CodecCors)
     app.state.metrics = metrics = ApiMetrics()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import stripe
+
 from api.sagas import CheckoutSagas
 from infra.announcer import Announcer
 from infra.db import SessionFactory
@@ -18,3 +20,5 @@ class Services:
     sagas: CheckoutSagas
     announcer: Announcer
     codec: EncryptionCodec
+    # The checkout page's calls (a SetupIntent, a card set on the intent); the saga has its own.
+    stripe: stripe.StripeClient

@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = Field(
         default=None, description="Unset talks to real Stripe; set it to localstripe's URL."
     )
+    stripe_publishable_key: str = Field(
+        default="pk_test_dev_localstripe",
+        description="The publishable key the checkout page hands to Stripe.js.",
+    )
+    stripe_js_url: str = Field(
+        default="https://js.stripe.com/v3/",
+        description="Where the checkout page loads Stripe.js from; `make dev` points it at "
+        "localstripe's.",
+    )
     stripe_api_version: str = Field(
         default="2026-07-29.dahlia",
         description="Pinned: later versions drop `payment_method_types`, which localstripe needs.",

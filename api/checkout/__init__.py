@@ -1,0 +1,1 @@
+"""The checkout page: its answers' shapes, its template and its one script."""

@@ -1,0 +1,228 @@
+// The checkout page's script: shows the checkout, collects the card with Stripe.js, asks the
+// API to pay with it and follows what the saga records. No build step: plain browser JS.
+//
+// The buyer's token arrives in the URL fragment (#token=...), which browsers never send to a
+// server; it is kept in sessionStorage and sent as `Authorization: Bearer`.
+(function () {
+  "use strict";
+
+  const POLL_MS = 2000;
+  const TOKEN_KEY = "auction-checkout-token";
+  const root = document.getElementById("checkout");
+  const bidId = root.dataset.bidId;
+  const $ = (id) => document.getElementById(id);
+  const form = $("pay-form");
+  const button = $("pay-button");
+  const FINAL = new Set(["paid", "expired", "canceled", "forbidden", "not_found", "signed_out"]);
+
+  let view = null; // the last answer of GET /api/payments/{bid}/checkout
+  let attempt = null; // {declinesBefore} while a payment the page started awaits its outcome
+  let busy = false; // a request of the page's own is in flight
+  let stripe = null;
+  let card = null;
+
+  function takeToken() {
+    const fragment = new URLSearchParams(window.location.hash.slice(1));
+    const token = fragment.get("token");
+    if (token) {
+      sessionStorage.setItem(TOKEN_KEY, token);
+      // Out of the address bar, the history and any bookmark.
+      history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+    return sessionStorage.getItem(TOKEN_KEY);
+  }
+  const token = takeToken();
+
+  async function api(method, path, body) {
+    const response = await fetch(path, {
+      method: method,
+      headers: Object.assign(
+        { Authorization: "Bearer " + token },
+        body ? { "Content-Type": "application/json" } : {}
+      ),
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const data = await response.json().catch(() => ({}));
+    return { status: response.status, data: data };
+  }
+
+  function money(amount, currency) {
+    if (amount === null || amount === undefined) return "—";
+    try {
+      // Intl knows each currency's decimals: none for JPY, three for KWD.
+      return new Intl.NumberFormat("en", { style: "currency", currency: currency.toUpperCase() })
+        .format(Number(amount));
+    } catch (unknownCurrency) {
+      return amount + " " + currency.toUpperCase();
+    }
+  }
+
+  function detail(data, fallback) {
+    if (typeof data.detail === "string") return data.detail;
+    return fallback;
+  }
+
+  function show(state, message) {
+    root.dataset.state = state;
+    $("message").textContent = message;
+    const payable = state === "awaiting_payment" || state === "declined";
+    form.hidden = !payable && state !== "processing";
+    button.disabled = !payable || busy;
+    if (FINAL.has(state)) form.hidden = true;
+  }
+
+  function render() {
+    if (!view) return;
+    $("summary").hidden = false;
+    $("title").textContent = view.title;
+    $("hammer-price").textContent = money(view.hammer_price, view.currency);
+    $("fee").textContent = money(view.fee_amount, view.currency);
+    $("total").textContent = money(view.amount, view.currency);
+    button.textContent = view.amount ? "Pay " + money(view.amount, view.currency) : "Pay";
+    tick();
+    const state = view.state;
+    if (state === "paid") return show("paid", "Paid — the artwork is yours. A receipt is on its way by email.");
+    if (state === "expired") return show("expired", "The time to pay has run out: the artwork is back on sale and nothing was charged.");
+    if (state === "canceled") return show("canceled", "This checkout was called off: nothing was charged.");
+    if (state === "not_won") return show("not_won", "This auction is still open: there is nothing to pay yet.");
+    if (state === "opening") return show("opening", "Your checkout is being opened…");
+    if (secondsLeft() <= 0) return show("expired", "The time to pay has run out.");
+    if (attempt && view.declines > attempt.declinesBefore) {
+      attempt = null;
+      return declined(view.failure_reason || "the card was declined");
+    }
+    if (busy || attempt) return show("processing", "Processing your payment…");
+    if (state === "declined") return show("declined", "Your card was declined: " + (view.failure_reason || "no reason given") + ". You can try another card.");
+    return show("awaiting_payment", "Enter your card and press Pay.");
+  }
+
+  function declined(reason) {
+    show("declined", "Your card was declined: " + reason + ". You can try another card.");
+    readyForAnotherCard();
+  }
+
+  function readyForAnotherCard() {
+    const inputs = $("card-element").querySelectorAll("input");
+    inputs.forEach((input) => { input.value = ""; });
+    if (inputs.length) inputs[0].focus();
+  }
+
+  function secondsLeft() {
+    if (!view || !view.expires_at) return Infinity;
+    return Math.floor((Date.parse(view.expires_at) - Date.now()) / 1000);
+  }
+
+  function tick() {
+    const left = secondsLeft();
+    const deadline = $("deadline");
+    if (left === Infinity || FINAL.has(root.dataset.state)) {
+      deadline.hidden = true;
+      return;
+    }
+    deadline.hidden = false;
+    const s = Math.max(0, left);
+    const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
+    const pad = (n) => String(n).padStart(2, "0");
+    $("countdown").textContent = (hh ? hh + ":" + pad(mm) : mm) + ":" + pad(ss);
+    if (left <= 0 && (root.dataset.state === "awaiting_payment" || root.dataset.state === "declined")) {
+      show("expired", "The time to pay has run out.");
+    }
+  }
+
+  async function refresh() {
+    let answer;
+    try {
+      answer = await api("GET", "/api/payments/" + bidId + "/checkout");
+    } catch (offline) {
+      return; // the next poll tries again
+    }
+    if (answer.status === 200) {
+      view = answer.data;
+      render();
+    } else if (answer.status === 403) {
+      show("forbidden", "This is not your checkout: sign in as the winning bidder.");
+    } else if (answer.status === 404) {
+      show("not_found", "There is no checkout at this address.");
+    } else if (answer.status === 401) {
+      show("signed_out", "Your sign-in is not valid (" + detail(answer.data, "refused") + "): open the link from your email again.");
+    }
+  }
+
+  async function pay(event) {
+    event.preventDefault();
+    if (busy || !stripe || !view) return;
+    busy = true;
+    show("processing", "Processing your payment…");
+    try {
+      await attemptPayment();
+    } finally {
+      busy = false;
+      button.disabled = !(root.dataset.state === "awaiting_payment" || root.dataset.state === "declined");
+    }
+  }
+
+  async function attemptPayment() {
+    const setup = await api("POST", "/api/payments/" + bidId + "/setup-intent");
+    if (setup.status !== 200) return refused(setup);
+    const collected = await stripe.confirmCardSetup(setup.data.client_secret, {
+      payment_method: { card: card },
+    });
+    if (collected.error || !collected.setupIntent) {
+      const error = collected.error || {};
+      return declined(error.message || error.code || "the card was refused");
+    }
+    const method = collected.setupIntent.payment_method;
+    const declinesBefore = view.declines;
+    const paid = await api("POST", "/api/payments/" + bidId + "/pay", {
+      payment_method: typeof method === "string" ? method : method.id,
+    });
+    if (paid.status === 402) return declined(detail(paid.data, "the card was declined"));
+    if (paid.status !== 200) return refused(paid);
+    if (paid.data.status === "requires_action") {
+      const authenticated = await stripe.confirmCardPayment(paid.data.client_secret);
+      if (authenticated.error) {
+        return declined(authenticated.error.message || "the authentication failed");
+      }
+    }
+    // Stripe has it: the saga records the outcome on Stripe's word; the page waits for that.
+    attempt = { declinesBefore: declinesBefore };
+    show("processing", "Processing your payment…");
+    await refresh();
+  }
+
+  function refused(answer) {
+    const reason = detail(answer.data, "the payment could not be started");
+    if (answer.status === 403) return show("forbidden", "This is not your checkout: sign in as the winning bidder.");
+    if (answer.status === 401) return show("signed_out", "Your sign-in is not valid: open the link from your email again.");
+    show("declined", "The payment could not go through: " + reason + ".");
+    return refresh();
+  }
+
+  // Polling stops once the saga has decided, or the page cannot be this caller's.
+  function stopped() {
+    if (["forbidden", "not_found", "signed_out"].includes(root.dataset.state)) return true;
+    return Boolean(view) && ["paid", "expired", "canceled"].includes(view.state);
+  }
+
+  function start() {
+    if (!token) {
+      show("signed_out", "Open this page from the link in your email: it signs you in.");
+      return;
+    }
+    if (typeof window.Stripe === "function") {
+      stripe = window.Stripe(root.dataset.publishableKey);
+      card = stripe.elements().create("card");
+      card.mount("#card-element");
+      $("card-element").querySelectorAll("input").forEach((input) => {
+        input.setAttribute("aria-label", "card " + input.getAttribute("placeholder").replace("_", " "));
+        input.setAttribute("inputmode", "numeric");
+      });
+    }
+    form.addEventListener("submit", pay);
+    refresh();
+    setInterval(() => { if (!stopped()) refresh(); }, POLL_MS);
+    setInterval(tick, 1000);
+  }
+
+  start();
+})();
