@@ -51,6 +51,11 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "POST /api/payments/create-intent":        (401, 401, 401, 401, 401, 200, 403, 403, 403),
     "GET /api/payments/my-payments":           (401, 401, 401, 401, 401, 200, 200, 200, 200),
     "GET /api/payments/{payment_id}":          (401, 401, 401, 401, 401, 200, 404, 404, 200),
+    # The checkout page's routes: the winner's only. The buyer's card here is one Stripe
+    # does not know, so the checkout stays open for the rest of the table.
+    "GET /api/payments/{bid_id}/checkout":     (401, 401, 401, 401, 401, 200, 403, 403, 403),
+    "POST /api/payments/{bid_id}/setup-intent": (401, 401, 401, 401, 401, 200, 403, 403, 403),
+    "POST /api/payments/{bid_id}/pay":         (401, 401, 401, 401, 401, 409, 403, 403, 403),
     "GET /api/operator/notifications":         (401, 401, 401, 401, 401, 403, 403, 403, 200),
     "GET /api/operator/checkouts":             (401, 401, 401, 401, 401, 403, 403, 403, 200),
     "POST /api/operator/checkouts/{bid_id}/extend": (401, 401, 401, 401, 401, 403, 403, 403, 200),
@@ -122,6 +127,8 @@ async def call(stack: Stack, scene: Scene, route: str, caller: str) -> httpx.Res
         content = json.dumps({"amount": "9000.00"}).encode()
     elif template.endswith("/create-intent"):
         content = json.dumps({"bid_id": scene.bid_id}).encode()
+    elif template.endswith("/pay"):
+        content = json.dumps({"payment_method": "pm_matrix_unknown"}).encode()
     elif template.endswith("/extend"):
         content = json.dumps({"minutes": 1, "reason": "matrix"}).encode()
     elif template.endswith("/cancel"):

@@ -69,6 +69,7 @@
     form.hidden = !payable && state !== "processing";
     button.disabled = !payable || busy;
     if (FINAL.has(state)) form.hidden = true;
+    if (FINAL.has(state) || state === "expired") $("deadline").hidden = true;
   }
 
   function render() {
