@@ -96,6 +96,8 @@ class CloseResult(BaseModel):
     amount: Decimal | None
     fee_amount: Decimal | None
     currency: str
+    # The winner's checkout page (PUBLIC_BASE_URL); the winner adds `#token=<their JWT>`.
+    checkout_url: str
 
 
 class CreateIntentRequest(BaseModel):

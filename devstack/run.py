@@ -228,6 +228,8 @@ def start(stack: Stack, ports: dict[str, int]) -> dict[str, str]:
         "SMTP_PORT": str(ports["smtp"]),
         "SMTP_STARTTLS": "false",
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or api_url,
+        # The checkout page loads localstripe's stand-in for Stripe.js.
+        "STRIPE_JS_URL": f"{localstripe.url}/js.stripe.com/v3/",
         # The Web UI as the banner prints it, and by name: it calls the codec from the browser.
         "TEMPORAL_UI_ORIGIN": (
             f"http://127.0.0.1:{ports['temporal_ui']},http://localhost:{ports['temporal_ui']}"
@@ -293,6 +295,9 @@ The whole flow, ready to paste (after the exports above):
   PI=$(curl -sf -X POST $API/api/payments/create-intent -H "Authorization: Bearer $BUYER" \\
       -H "$JSON" -d "{{\\"bid_id\\": $BID}}" | field payment_intent_id)
   make watch ARTWORK=$ARTWORK TOKEN=$BUYER &   # its live events, one line each (kill %1 stops)
+  # Pay in a browser, as the buyer (card 4242 4242 4242 4242, any future date and CVC):
+  echo "$API/checkout/$BID#token=$BUYER"
+  # or from the shell instead:
   {pay_env}make pay PI=$PI     # CARD=pm_card_chargeCustomerFail declines instead
   sleep 2; curl -sf $API/api/artworks/$ARTWORK -H "Authorization: Bearer $BUYER"; echo
   curl -sf $API/api/payments/my-payments -H "Authorization: Bearer $BUYER"; echo

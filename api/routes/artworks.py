@@ -99,6 +99,7 @@ async def close_auction(
         amount=amount,
         fee_amount=fee_amount,
         currency=saga.currency,
+        checkout_url=f"{services.settings.public_base_url}/checkout/{saga.bid_id}",
     )
 
 

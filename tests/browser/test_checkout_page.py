@@ -94,6 +94,8 @@ async def test_the_winner_pays_with_a_card_and_the_artwork_is_sold(
     browser: Browser, stack: Stack, screenshots: Path
 ) -> None:
     closed = await closed_auction(stack, "1287.00")
+    checkout_url = f"{stack.settings.public_base_url}/checkout/{closed.bid_id}"
+    assert closed.close["checkout_url"] == checkout_url  # the close answers where to pay
     page = await open_checkout(browser, stack, closed.bid_id, closed.buyer)
     await expect(page.locator("main")).to_have_attribute("data-state", "awaiting_payment")
     await expect(page.locator("#title")).to_have_text("Blue hour")
