@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from api.deps import ServicesDep
 from api.errors import error_responses, install_error_handlers
 from api.metrics import ApiMetrics, RequestTimer, metrics_router
-from api.realtime.relay import Relay, listen_dsn
+from api.realtime.relay import Relay
 from api.realtime.server import LiveSockets
 from api.routes import (
     artworks,
@@ -34,7 +34,7 @@ from api.routes.codec import CodecCors
 from api.sagas import CheckoutSagas
 from api.services import Services
 from infra.announcer import Announcer
-from infra.db import create_engine, session_factory
+from infra.db import asyncpg_dsn, create_engine, session_factory
 from infra.settings import Settings, get_settings
 from infra.stripe_api import connect_stripe
 from infra.telemetry import API_SERVICE, Telemetry, start_telemetry
@@ -83,7 +83,7 @@ def build_http_app(settings: Settings, live: LiveSockets, telemetry: Telemetry) 
             stripe=stripe_connection.client,
         )
         live.bind(app.state.services)
-        relay = Relay(listen_dsn(database_url), live.deliver)
+        relay = Relay(asyncpg_dsn(database_url), live.deliver)
         await relay.start()
         try:
             yield

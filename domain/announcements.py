@@ -203,14 +203,13 @@ def bid_placed(
 
 
 def payment_required(facts: CheckoutFacts, occurred_at: datetime) -> Announcement:
-    event = LiveEvent(
+    event = _checkout_event(
         LiveEventName.PAYMENT_REQUIRED,
-        f"payment_required:{facts.bid_id}",
-        facts.artwork_id,
+        facts,
         occurred_at,
-        users=(facts.buyer.user_id,),
+        to=(facts.buyer,),
         to_watchers=True,
-        fields={"bid_id": facts.bid_id, **facts.prices(), "expires_at": _iso(facts.expires_at)},
+        fields={**facts.prices(), "expires_at": _iso(facts.expires_at)},
     )
     mail = _mail(MailKind.PAYMENT_REQUIRED, f"bid-{facts.bid_id}", facts.buyer, facts)
     return Announcement(events=(event,), mails=(mail,))
@@ -219,19 +218,14 @@ def payment_required(facts: CheckoutFacts, occurred_at: datetime) -> Announcemen
 def payment_failed(
     facts: CheckoutFacts, *, reason: str, attempts: int, stripe_event_id: str, occurred_at: datetime
 ) -> Announcement:
-    event = LiveEvent(
+    event = _checkout_event(
         LiveEventName.PAYMENT_FAILED,
-        f"payment_failed:{facts.bid_id}:{stripe_event_id}",
-        facts.artwork_id,
+        facts,
         occurred_at,
-        users=(facts.buyer.user_id,),
+        occurrence=stripe_event_id,
+        to=(facts.buyer,),
         to_watchers=False,
-        fields={
-            "bid_id": facts.bid_id,
-            "reason": reason,
-            "attempts": attempts,
-            "expires_at": _iso(facts.expires_at),
-        },
+        fields={"reason": reason, "attempts": attempts, "expires_at": _iso(facts.expires_at)},
     )
     transition = f"bid-{facts.bid_id}-decline-{stripe_event_id}"
     mail = _mail(MailKind.PAYMENT_FAILED, transition, facts.buyer, facts, reason=reason)
@@ -242,14 +236,14 @@ def deadline_extended(
     facts: CheckoutFacts, *, extension_id: str, minutes: int, occurred_at: datetime
 ) -> Announcement:
     """An operator gave the winner more time: `facts.expires_at` is the new deadline."""
-    event = LiveEvent(
+    event = _checkout_event(
         LiveEventName.DEADLINE_EXTENDED,
-        f"deadline_extended:{facts.bid_id}:{extension_id}",
-        facts.artwork_id,
+        facts,
         occurred_at,
-        users=(facts.buyer.user_id,),
+        occurrence=extension_id,
+        to=(facts.buyer,),
         to_watchers=True,
-        fields={"bid_id": facts.bid_id, "minutes": minutes, "expires_at": _iso(facts.expires_at)},
+        fields={"minutes": minutes, "expires_at": _iso(facts.expires_at)},
     )
     transition = f"bid-{facts.bid_id}-extension-{_safe(extension_id)}"
     mail = _mail(MailKind.DEADLINE_EXTENDED, transition, facts.buyer, facts, minutes=minutes)
@@ -264,18 +258,13 @@ def _safe(text: str) -> str:
 def artwork_sold(
     facts: CheckoutFacts, *, charge_id: str | None, occurred_at: datetime
 ) -> Announcement:
-    event = LiveEvent(
+    event = _checkout_event(
         LiveEventName.ARTWORK_SOLD,
-        f"artwork_sold:{facts.bid_id}",
-        facts.artwork_id,
+        facts,
         occurred_at,
-        users=(facts.buyer.user_id, facts.seller.user_id),
+        to=(facts.buyer, facts.seller),
         to_watchers=True,
-        fields={
-            "bid_id": facts.bid_id,
-            "hammer_price": money(facts.hammer_price),
-            "currency": facts.currency,
-        },
+        fields={"hammer_price": money(facts.hammer_price), "currency": facts.currency},
     )
     transition = f"bid-{facts.bid_id}"
     # The buyer paid the processing fee on top: the seller keeps the whole hammer price.
@@ -294,15 +283,13 @@ def bidding_reopened(
     highest_bid: Decimal | None,
     occurred_at: datetime,
 ) -> Announcement:
-    event = LiveEvent(
+    event = _checkout_event(
         LiveEventName.BIDDING_REOPENED,
-        f"bidding_reopened:{facts.bid_id}",
-        facts.artwork_id,
+        facts,
         occurred_at,
-        users=(facts.buyer.user_id, facts.seller.user_id),
+        to=(facts.buyer, facts.seller),
         to_watchers=True,
         fields={
-            "bid_id": facts.bid_id,
             "reason": reason.value,
             "highest_bid": None if highest_bid is None else money(highest_bid),
         },
@@ -323,6 +310,30 @@ def bidding_reopened(
         ),
     )
     return Announcement(events=(event,), mails=mails)
+
+
+def _checkout_event(
+    name: LiveEventName,
+    facts: CheckoutFacts,
+    occurred_at: datetime,
+    *,
+    to: tuple[Party, ...],
+    to_watchers: bool,
+    occurrence: str | None = None,
+    fields: Mapping[str, Scalar],
+) -> LiveEvent:
+    """An event of the checkout of `facts.bid_id`, named after its transition: the name and
+    the bid, and `occurrence` for a transition that may happen more than once (a decline)."""
+    event_id = f"{name.value}:{facts.bid_id}" + (f":{occurrence}" if occurrence else "")
+    return LiveEvent(
+        name,
+        event_id,
+        facts.artwork_id,
+        occurred_at,
+        users=tuple(party.user_id for party in to),
+        to_watchers=to_watchers,
+        fields={"bid_id": facts.bid_id, **fields},
+    )
 
 
 def _mail(

@@ -26,13 +26,12 @@ from types import TracebackType
 from typing import Protocol, Self
 
 import asyncpg
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.mail_delivery import RetryPolicy
 from infra.announcer import MAIL_CHANNEL
-from infra.db import SessionFactory
+from infra.db import SessionFactory, asyncpg_dsn
 from infra.outbox import ClaimedMail, claim_due, mark_sent, record_failure
 from infra.settings import Settings
 from notifications.render import MailRenderer, RenderFailed, compose
@@ -49,12 +48,6 @@ _DATABASE_ERRORS = (SQLAlchemyError, OSError, asyncpg.PostgresError, TimeoutErro
 
 class Sender(Protocol):
     async def send(self, message: EmailMessage, recipient: str) -> None: ...
-
-
-def asyncpg_dsn(database_url: str) -> str:
-    """DATABASE_URL as asyncpg itself reads it (SQLAlchemy's `+asyncpg` dialect removed)."""
-    url = make_url(database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
 
 
 class MailDispatcher:

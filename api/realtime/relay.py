@@ -16,7 +16,6 @@ import os
 from collections.abc import Awaitable, Callable
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
 from domain.announcements import LiveEvent
 from infra.announcer import LIVE_EVENTS_CHANNEL
@@ -30,11 +29,6 @@ def application_name() -> str:
     """How the listening connection shows in pg_stat_activity: `client_addr` names the host,
     the pid the process on it."""
     return f"auction-api live events (pid {os.getpid()})"
-
-
-def listen_dsn(database_url: str) -> str:
-    """The settings' SQLAlchemy URL (`postgresql+asyncpg://`) as asyncpg itself takes it."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class Relay:

@@ -9,7 +9,6 @@ runs in a thread: the edge proxy lives on this event loop and must keep answerin
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from devstack.verdict import (
 )
 from infra.db import SessionFactory
 from tests.support.polling import eventually
-from workflows.types import saga_workflow_id
+from workflows.types import StripeEventSignal, saga_workflow_id
 
 # Bounds on waiting for the service: generous, since two other test runs share these cores.
 SETTLE_SECONDS = 90.0
@@ -156,9 +155,18 @@ class Harness:
         that Stripe holds its payment: that signal is not one of Stripe's events."""
         history = await self.history(checkout)
         signaled = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-        return sum(
-            event.event_type == signaled and not _told_by_reconciliation(event) for event in history
-        )
+        senders = [
+            await self._signal_event_id(event) for event in history if event.event_type == signaled
+        ]
+        return sum(not sender.startswith(NOTICE_EVENT_PREFIX) for sender in senders)
+
+    async def _signal_event_id(self, event: HistoryEvent) -> str:
+        """The Stripe event id a signal carries, read through the cluster's payload codec."""
+        payloads = event.workflow_execution_signaled_event_attributes.input.payloads
+        if not payloads:
+            return ""
+        (signal,) = await self.temporal.data_converter.decode(payloads[:1], [StripeEventSignal])
+        return str(getattr(signal, "event_id", ""))
 
     async def activities_scheduled(self, checkout: OpenCheckout, name: str) -> int:
         scheduled = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
@@ -206,11 +214,3 @@ def assert_reopened(verdict: Verdict, payment_status: str = "expired") -> None:
     assert verdict.outcome is Outcome.REOPENED and verdict.ok, f"expected reopened: {verdict}"
     assert verdict.rows is not None and verdict.rows.payment_status == payment_status, verdict
     assert verdict.rows.artwork_status == "active", verdict
-
-
-def _told_by_reconciliation(event: HistoryEvent) -> bool:
-    payloads = event.workflow_execution_signaled_event_attributes.input.payloads
-    if not payloads:
-        return False
-    event_id = str(json.loads(payloads[0].data).get("event_id", ""))
-    return event_id.startswith(NOTICE_EVENT_PREFIX)

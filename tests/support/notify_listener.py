@@ -8,13 +8,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
 from domain.announcements import LiveEvent
-
-
-def asyncpg_dsn(database_url: str) -> str:
-    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+from infra.db import asyncpg_dsn
 
 
 class Heard:
