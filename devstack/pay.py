@@ -51,8 +51,9 @@ async def attempt_payment(
 async def fail_3d_secure(client: stripe.StripeClient, api_base: str, payment_intent_id: str) -> str:
     """The buyer fails 3-D Secure: the attempt fails and the intent can be paid again.
 
-    (localstripe cannot confirm an intent again after a card decline; after a failed
-    authentication it can, as Stripe can after either.) Returns the intent's status after.
+    A failed attempt of which localstripe sends no event (Stripe sends
+    `payment_intent.payment_failed`): the tests sign that event themselves. Returns the
+    intent's status after.
     """
     intents = client.v1.payment_intents
     card = await client.v1.payment_methods.create_async(

@@ -151,10 +151,14 @@ def ready_or_stopped(service: Service, wait: Callable[[], None]) -> Service:
 
 
 def start_localstripe(port: int, log_dir: Path | None = None) -> Service:
+    """The project's one Stripe emulator, for `make dev`, the tests and the fault cluster:
+    localstripe with a declined intent taking another card (see devstack/localstripe_server.py).
+    """
     # --from-scratch: never load the state file every localstripe on the machine shares.
+    command = [sys.executable, "-m", "devstack.localstripe_server"]
     service = spawn(
         "localstripe",
-        [tool("localstripe"), "--port", str(port), "--from-scratch"],
+        [*command, "--port", str(port), "--from-scratch"],
         f"http://localhost:{port}",
         log_dir,
     )

@@ -4,8 +4,7 @@ scenario of the issue, a screenshot each under .artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, ViewportSize, expect
 from temporalio.testing import WorkflowEnvironment
 
-from devstack.processes import free_port, port_open, ready_or_stopped, spawn, wait_until
 from infra.db import SessionFactory
 from tests.api.conftest import Closed, closed_auction
 from tests.support.polling import eventually
@@ -28,21 +26,6 @@ REFUSED_WHEN_ENTERED = "4000000000000002"
 THREE_D_SECURE = "4000002760003184"
 PHONE: ViewportSize = {"width": 390, "height": 844}
 SETTLES = 30_000  # ms: a webhook, the saga's own look at Stripe, then the page's next poll
-
-
-@pytest.fixture(scope="module")
-def localstripe_url() -> Iterator[str]:
-    """This module's localstripe takes another card after a decline, as Stripe does (see
-    tests/support/localstripe_retry.py); the rest is localstripe as it comes."""
-    port = free_port()
-    script = Path(__file__).parents[1] / "support" / "localstripe_retry.py"
-    command = [sys.executable, str(script), "--port", str(port), "--from-scratch"]
-    service = spawn("localstripe", command, f"http://localhost:{port}", None)
-    ready_or_stopped(
-        service, lambda: wait_until(lambda: port_open(port), "localstripe", 20, service.process)
-    )
-    yield service.url
-    service.stop()
 
 
 def stack_settings(localstripe_url: str) -> dict[str, object]:
