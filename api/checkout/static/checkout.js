@@ -1,12 +1,16 @@
 // The checkout page's script: shows the checkout, collects the card with Stripe.js, asks the
-// API to pay with it and follows what the saga records. No build step: plain browser JS.
+// API to pay with it and follows what the saga records: live through Socket.IO (live.js), and
+// by polling the REST API whenever the socket is not connected. No build step: plain browser JS.
 //
 // The buyer's token arrives in the URL fragment (#token=...), which browsers never send to a
-// server; it is kept in sessionStorage and sent as `Authorization: Bearer`.
+// server, or from the sign-in form; it is kept in sessionStorage and sent as
+// `Authorization: Bearer`.
 (function () {
   "use strict";
 
-  const POLL_MS = 2000;
+  // How often the page reads the checkout: often without the socket; with it, rarely, only in
+  // case an event was lost. A page may set `window.checkoutTiming` before this script runs.
+  const TIMING = Object.assign({ pollMs: 2000, livePollMs: 30000 }, window.checkoutTiming || {});
   const TOKEN_KEY = "auction-checkout-token";
   const root = document.getElementById("checkout");
   const bidId = root.dataset.bidId;
@@ -20,6 +24,8 @@
   let busy = false; // a request of the page's own is in flight
   let stripe = null;
   let card = null;
+  let live = null; // the socket, once the checkout is known
+  let pollTimer = null;
 
   function takeToken() {
     const fragment = new URLSearchParams(window.location.hash.slice(1));
@@ -93,13 +99,20 @@
       return declined(view.failure_reason || "the card was declined");
     }
     if (busy || attempt) return show("processing", "Processing your payment…");
-    if (state === "declined") return show("declined", "Your card was declined: " + (view.failure_reason || "no reason given") + ". You can try another card.");
+    if (state === "declined") return show("declined", notPaid(view.failure_reason));
     return show("awaiting_payment", "Enter your card and press Pay.");
   }
 
   function declined(reason) {
-    show("declined", "Your card was declined: " + reason + ". You can try another card.");
+    show("declined", notPaid(reason));
     readyForAnotherCard();
+  }
+
+  // Stripe's reason as a sentence: the saga records `code: message`, Stripe.js a message.
+  function notPaid(reason) {
+    const text = String(reason || "the card was declined").replace(/^[a-z_]+: /, "");
+    const sentence = text.charAt(0).toUpperCase() + text.slice(1).replace(/\.*$/, ".");
+    return "Not paid: " + sentence + " You can try another card.";
   }
 
   function readyForAnotherCard() {
@@ -130,7 +143,9 @@
     }
   }
 
-  async function refresh() {
+  // Reads the checkout; `by` says what asked (the page itself, a poll or a live event), and
+  // is kept on the page with the answer it brought.
+  async function refresh(by) {
     let answer;
     try {
       answer = await api("GET", "/api/payments/" + bidId + "/checkout");
@@ -139,14 +154,18 @@
     }
     if (answer.status === 200) {
       view = answer.data;
+      root.dataset.updatedBy = by;
       render();
+      follow();
     } else if (answer.status === 403) {
       show("forbidden", "This is not your checkout: sign in as the winning bidder.");
+      offerSignIn();
     } else if (answer.status === 404) {
       show("not_found", "There is no checkout at this address.");
     } else if (answer.status === 401) {
-      show("signed_out", "Your sign-in is not valid (" + detail(answer.data, "refused") + "): open the link from your email again.");
+      signedOut("Your sign-in was refused (" + detail(answer.data, "refused") + "): sign in again.");
     }
+    if (stopped()) stopFollowing();
   }
 
   async function pay(event) {
@@ -188,40 +207,132 @@
     // Stripe has it: the saga records the outcome on Stripe's word; the page waits for that.
     attempt = { declinesBefore: declinesBefore };
     show("processing", "Processing your payment…");
-    await refresh();
+    await refresh("page");
   }
 
   function refused(answer) {
     const reason = detail(answer.data, "the payment could not be started");
     if (answer.status === 403) return show("forbidden", "This is not your checkout: sign in as the winning bidder.");
-    if (answer.status === 401) return show("signed_out", "Your sign-in is not valid: open the link from your email again.");
+    if (answer.status === 401) return signedOut("Your sign-in was refused: sign in again.");
     show("declined", "The payment could not go through: " + reason + ".");
-    return refresh();
+    return refresh("page");
   }
 
-  // Polling stops once the saga has decided, or the page cannot be this caller's.
+  // Following stops once the saga has decided, or the page cannot be this caller's.
   function stopped() {
     if (["forbidden", "not_found", "signed_out"].includes(root.dataset.state)) return true;
     return Boolean(view) && ["paid", "expired", "canceled"].includes(view.state);
   }
 
+  // The live channel, opened once the checkout (and so its artwork) is known.
+  function follow() {
+    if (live || stopped() || !window.CheckoutLive) return;
+    live = window.CheckoutLive.follow({
+      token: token,
+      artworkId: view.artwork_id,
+      bidId: bidId,
+      onEvent: function (name) {
+        if (name !== "watching") root.dataset.lastEvent = name;
+        refresh("socket");
+      },
+      onMode: setMode,
+    });
+  }
+
+  function setMode(mode) {
+    if (stopped() || root.dataset.live === mode) return;
+    root.dataset.live = mode;
+    schedulePoll(mode === "polling" ? 0 : TIMING.livePollMs);
+  }
+
+  function stopFollowing() {
+    if (live) live.stop();
+    live = null;
+    root.dataset.live = "stopped";
+    clearTimeout(pollTimer);
+  }
+
+  function schedulePoll(delay) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(async function () {
+      if (stopped()) return;
+      await refresh("poll");
+      if (!stopped()) schedulePoll(root.dataset.live === "socket" ? TIMING.livePollMs : TIMING.pollMs);
+    }, delay);
+  }
+
+  function signedOut(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    show("signed_out", message);
+    offerSignIn();
+  }
+
+  // For a buyer who opened the link without a token (as the emails send it): the token the
+  // auction signs them in with, pasted here, kept in this tab's sessionStorage only.
+  function offerSignIn() {
+    const signIn = $("sign-in");
+    if (!signIn.hidden) return;
+    signIn.hidden = false;
+    signIn.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const pasted = $("token-input").value.trim().replace(/^Bearer\s+/i, "");
+      if (!pasted) return;
+      sessionStorage.setItem(TOKEN_KEY, pasted);
+      window.location.reload();
+    });
+  }
+
+  // Stripe's own card element is an iframe the page cannot reach, and needs none of this.
+  // localstripe's stand-in is five bare inputs named by placeholders (`exp_year`...) that move
+  // on after 16 characters and take the year as two digits: names a person reads, and a number
+  // typed or pasted with its spaces kept whole.
+  const PLAIN_CARD_INPUTS = {
+    number: ["Card number", "1234 1234 1234 1234"],
+    exp_month: ["Expiry month", "MM"],
+    exp_year: ["Expiry year, two digits", "YY"],
+    cvc: ["Security code", "CVC"],
+    postal_code: ["Postcode", "Postcode"],
+  };
+
+  function dressPlainCardInputs() {
+    $("card-element").querySelectorAll("input").forEach((input) => {
+      const names = PLAIN_CARD_INPUTS[input.getAttribute("placeholder")];
+      if (!names) return;
+      input.setAttribute("aria-label", names[0]);
+      input.setAttribute("placeholder", names[1]);
+      input.setAttribute("inputmode", "numeric");
+      input.setAttribute("autocomplete", "off");
+      if (names[1] === "MM" || names[1] === "YY") input.setAttribute("maxlength", "2");
+      if (names[0] !== "Card number") return;
+      input.setAttribute("maxlength", "16");
+      input.addEventListener("beforeinput", (event) => {
+        if (event.inputType === "insertText" && /^\s+$/.test(event.data || "")) event.preventDefault();
+      });
+      input.addEventListener("paste", (event) => {
+        event.preventDefault();
+        input.value = event.clipboardData.getData("text").replace(/\D/g, "").slice(0, 16);
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+    });
+  }
+
   function start() {
+    root.dataset.live = "connecting";
     if (!token) {
-      show("signed_out", "Open this page from the link in your email: it signs you in.");
+      show("signed_out", "Sign in to see and pay your checkout.");
+      offerSignIn();
+      $("token-input").focus();
       return;
     }
     if (typeof window.Stripe === "function") {
       stripe = window.Stripe(root.dataset.publishableKey);
       card = stripe.elements().create("card");
       card.mount("#card-element");
-      $("card-element").querySelectorAll("input").forEach((input) => {
-        input.setAttribute("aria-label", "card " + input.getAttribute("placeholder").replace("_", " "));
-        input.setAttribute("inputmode", "numeric");
-      });
+      dressPlainCardInputs();
     }
     form.addEventListener("submit", pay);
-    refresh();
-    setInterval(() => { if (!stopped()) refresh(); }, POLL_MS);
+    refresh("page");
+    schedulePoll(TIMING.pollMs);
     setInterval(tick, 1000);
   }
 
