@@ -98,6 +98,7 @@ MUST_SAY = {
         "2026-12-01 14:09 UTC",
         "9 minutes left",
         "https://auction.example/checkout/12",
+        "sign in there with your auction access token",
         "POST https://auction.example/api/payments/create-intent",
     ],
     MailKind.PAYMENT_FAILED: [
