@@ -174,6 +174,12 @@ async def test_a_card_refused_when_entered_shows_why_at_once(
 ) -> None:
     closed = await closed_auction(stack)
     page = await open_checkout(browser, stack, closed.bid_id, closed.buyer)
+    # Pay before entering anything: the page asks for the card, and Stripe is not called.
+    await expect(page.locator("main")).to_have_attribute("data-state", "awaiting_payment")
+    await page.click("#pay-button")
+    await expect(page.locator("#message")).to_have_text("Enter the card number, then press Pay.")
+    await expect(page.get_by_label("Card number", exact=True)).to_be_focused()
+    await expect(page.locator("main")).to_have_attribute("data-state", "awaiting_payment")
     await enter_card(page, REFUSED_WHEN_ENTERED)
     await page.click("#pay-button")
     await expect(page.locator("main")).to_have_attribute("data-state", "declined", timeout=5_000)

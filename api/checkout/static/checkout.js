@@ -26,6 +26,7 @@
   let card = null;
   let live = null; // the socket, once the checkout is known
   let pollTimer = null;
+  let cardChange = null; // the card element's last change event (Stripe's: {complete, error})
 
   function takeToken() {
     const fragment = new URLSearchParams(window.location.hash.slice(1));
@@ -171,6 +172,8 @@
   async function pay(event) {
     event.preventDefault();
     if (busy || !stripe || !view) return;
+    const missing = missingCardField();
+    if (missing) return show(root.dataset.state, "Enter the " + missing + ", then press Pay.");
     busy = true;
     show("processing", "Processing your payment…");
     try {
@@ -316,9 +319,22 @@
     });
   }
 
+  // What the buyer has not entered yet, said before anything is asked of Stripe: Stripe's
+  // element reports it in its change events; localstripe's inputs are read directly.
+  function missingCardField() {
+    const empty = Array.from($("card-element").querySelectorAll("input"))
+      .find((input) => input.getAttribute("aria-label") !== "Postcode" && !input.value.trim());
+    if (empty) {
+      empty.focus();
+      return empty.getAttribute("aria-label").replace(", two digits", "").toLowerCase();
+    }
+    return cardChange && cardChange.complete === false ? "card details" : null;
+  }
+
   function start() {
     root.dataset.live = "connecting";
     if (!token) {
+      root.dataset.live = "stopped";
       show("signed_out", "Sign in to see and pay your checkout.");
       offerSignIn();
       $("token-input").focus();
@@ -328,6 +344,7 @@
       stripe = window.Stripe(root.dataset.publishableKey);
       card = stripe.elements().create("card");
       card.mount("#card-element");
+      card.on("change", (event) => { cardChange = event || null; });
       dressPlainCardInputs();
     }
     form.addEventListener("submit", pay);
