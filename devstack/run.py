@@ -295,7 +295,9 @@ The whole flow, ready to paste (after the exports above):
   PI=$(curl -sf -X POST $API/api/payments/create-intent -H "Authorization: Bearer $BUYER" \\
       -H "$JSON" -d "{{\\"bid_id\\": $BID}}" | field payment_intent_id)
   make watch ARTWORK=$ARTWORK TOKEN=$BUYER &   # its live events, one line each (kill %1 stops)
-  # Pay in a browser, as the buyer (card 4242 4242 4242 4242, any future date and CVC):
+  # Pay in a browser, as the buyer: open the address this prints (it signs the page in) and
+  # pay with 4242 4242 4242 4242, expiry 12 / 34, any CVC (4000 0000 0000 0341 is declined,
+  # then another card may pay); the page follows the checkout live:
   echo "$API/checkout/$BID#token=$BUYER"
   # or from the shell instead:
   {pay_env}make pay PI=$PI     # CARD=pm_card_chargeCustomerFail declines instead
