@@ -21,7 +21,7 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from bench.driver import Timed, run_many
-from bench.stack import BenchStack
+from bench.stack import DRIVER, BenchStack
 from bench.twin import twin_workflow_id
 from bench.usage import PartUsage, cpu_spent, snapshot
 from devstack.auction_client import AuctionClient, OpenCheckout
@@ -69,7 +69,7 @@ class Bench:
         return self.stack.cluster.webhook_secret
 
     def usage(self) -> dict[str, PartUsage]:
-        return snapshot(self.stack.pids())
+        return snapshot(self.stack.pids(), alone=frozenset({DRIVER}))
 
     def twin_numbers(self, count: int) -> range:
         numbers = range(self._next_twin, self._next_twin + count)

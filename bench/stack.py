@@ -22,6 +22,7 @@ from devstack.processes import (
 
 # Long enough that no checkout of a run expires while it runs: every one is paid or left open.
 PAYMENT_WINDOW_SECONDS = 4 * 3600
+DRIVER = "bench-driver"
 
 
 class BenchStack:
@@ -45,6 +46,7 @@ class BenchStack:
     def pids(self) -> dict[str, int]:
         pids = self.cluster.process_ids()
         pids.update({name: service.process.pid for name, service in self._extra.items()})
+        pids[DRIVER] = os.getpid()  # the people and Stripe: how busy the machine was
         return pids
 
     def __enter__(self) -> BenchStack:

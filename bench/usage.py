@@ -22,12 +22,15 @@ class PartUsage:
     rss_bytes: int
 
 
-def part_usage(pid: int) -> PartUsage:
+def part_usage(pid: int, *, with_children: bool = True) -> PartUsage:
     try:
         root = psutil.Process(pid)
         times = root.cpu_times()
-        cpu = times.user + times.system + times.children_user + times.children_system
+        cpu = times.user + times.system
         rss = root.memory_info().rss
+        if not with_children:
+            return PartUsage(cpu, rss)
+        cpu += times.children_user + times.children_system
         for child in root.children(recursive=True):
             with contextlib.suppress(psutil.Error):  # it may exit as we read it
                 child_times = child.cpu_times()
@@ -38,8 +41,10 @@ def part_usage(pid: int) -> PartUsage:
     return PartUsage(cpu, rss)
 
 
-def snapshot(pids: Mapping[str, int]) -> dict[str, PartUsage]:
-    return {part: part_usage(pid) for part, pid in pids.items()}
+def snapshot(pids: Mapping[str, int], alone: frozenset[str] = frozenset()) -> dict[str, PartUsage]:
+    """Each part's usage; those in `alone` without their children (the process that started
+    the others)."""
+    return {part: part_usage(pid, with_children=part not in alone) for part, pid in pids.items()}
 
 
 def cpu_spent(before: Mapping[str, PartUsage], after: Mapping[str, PartUsage]) -> dict[str, float]:
