@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 import stripe
 from temporalio.client import Client, WithStartWorkflowOperation
@@ -27,6 +28,7 @@ from bench.usage import PartUsage, cpu_spent, snapshot
 from devstack.auction_client import AuctionClient, OpenCheckout
 from devstack.pay import VISA, attempt_payment
 from devstack.stripe_events import deliver, event_body
+from infra.db import asyncpg_dsn
 from workflows.types import (
     AwaitCheckout,
     AwaitedStage,
@@ -41,14 +43,18 @@ FAILED = "payment_intent.payment_failed"
 PRICE, WINNING_BID, CURRENCY = "150.00", "180.00", "usd"
 # The stack counts as idle below this many cores busy over a window.
 QUIET_CORES, QUIET_WINDOW_SECONDS, QUIET_WAIT_SECONDS = 0.1, 0.5, 20.0
+# Backends report their counters to pg_stat_database at most this often (PostgreSQL 15+).
+STATS_FLUSH_SECONDS = 1.1
 
 
 @dataclass
 class Measured:
-    """A phase's timings and the CPU seconds each process spent during it."""
+    """A phase's timings, the CPU seconds each process spent during it, and the transactions
+    PostgreSQL counted (`xact_commit`, `xact_rollback` of pg_stat_database)."""
 
     timed: Timed
     cpu: dict[str, float]
+    transactions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,9 +95,25 @@ class Bench:
 
     async def measure(self, timing: Coroutine[Any, Any, Timed]) -> Measured:
         await self.quiesce()
-        before = self.usage()
+        before, committed = self.usage(), await self._transactions()
         timed = await timing
-        return Measured(timed, cpu_spent(before, self.usage()))
+        cpu = cpu_spent(before, self.usage())
+        await asyncio.sleep(STATS_FLUSH_SECONDS)
+        after = await self._transactions()
+        return Measured(timed, cpu, {kind: after[kind] - committed[kind] for kind in after})
+
+    async def _transactions(self) -> dict[str, int]:
+        connection = await asyncpg.connect(asyncpg_dsn(self.stack.cluster.database_url))
+        try:
+            row = await connection.fetchrow(
+                "SELECT xact_commit, xact_rollback FROM pg_stat_database"
+                " WHERE datname = current_database()"
+            )
+        finally:
+            await connection.close()
+        assert row is not None
+        # Less this very connection's own transaction, counted when it ends.
+        return {"commits": int(row["xact_commit"]), "rollbacks": int(row["xact_rollback"])}
 
 
 def _expect(response: httpx.Response, what: str) -> None:

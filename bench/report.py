@@ -140,6 +140,7 @@ def _phase(measured: Measured) -> dict[str, Any]:
         "cpu_seconds": {part: round(seconds, 3) for part, seconds in measured.cpu.items()},
         "cpu_ms_per_operation": round(cpu_per_operation(measured) * 1000, 2),
         "cores_busy": round(cores_busy(measured), 2),
+        "postgres_transactions": measured.transactions,
     }
 
 
@@ -214,7 +215,13 @@ def table(results: Results) -> str:
         f"{part} {seconds / max(1, results.checkouts.timed.count) * 1000:.1f}"
         for part, seconds in sorted(cpu.items(), key=lambda item: -item[1])
     )
-    rows += ["", f"  CPU ms per checkout by process: {per_part}", ""]
+    sold = results.checkouts
+    per_checkout = ", ".join(
+        f"{count / max(1, sold.timed.count):.1f} {kind}"
+        for kind, count in sold.transactions.items()
+    )
+    rows += ["", f"  CPU ms per checkout by process: {per_part}"]
+    rows += [f"  PostgreSQL transactions per checkout: {per_checkout}", ""]
     rows += [ratio.line() for ratio in results.ratios()]
     for profile in results.profiles:
         shares = ", ".join(
