@@ -4,13 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install dev test faults load lint typecheck format migrate token pay watch histories clean
+.PHONY: help install dev test faults load bench lint typecheck format migrate token pay watch histories clean
 
 help:
 	@echo "make dev      create the venv, install, start the whole stack locally (Ctrl-C stops it)"
 	@echo "make test     lint, type checks and the whole test suite"
 	@echo "make faults   the fault suite: servers killed and restarted, Stripe failing (~5 min)"
 	@echo "make load [N=500] [CONCURRENCY=16]  N checkouts through a stack of its own, then an audit"
+	@echo "make bench [QUICK=1] [N=300] [CONCURRENCY=16] [OPEN=10000]  the service against a no-op twin: table, JSON and PNG in bench/results"
 	@echo "make lint     ruff and mypy only"
 	@echo "make format   apply ruff's formatting and safe fixes"
 	@echo "make migrate  alembic upgrade head against DATABASE_URL"
@@ -52,6 +53,10 @@ N ?= 500
 CONCURRENCY ?= 16
 load: install
 	$(BIN)/python -m loadtest --checkouts $(N) --concurrency $(CONCURRENCY)
+
+# The full run takes about 15 minutes here (most of it opening 10,000 checkouts); QUICK=1 is CI's.
+bench: install
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(filter command line,$(origin N)),--checkouts $(N)) $(if $(filter command line,$(origin CONCURRENCY)),--concurrency $(CONCURRENCY)) $(if $(OPEN),--open-checkouts $(OPEN))
 
 dev: install
 	$(BIN)/python -m devstack.run

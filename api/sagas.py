@@ -147,15 +147,18 @@ class CheckoutSagas:
         """
         client = await self.client()
         workflow_id = saga_workflow_id(saga.bid_id)
-        if not restartable:
-            try:
-                await client.get_workflow_handle(workflow_id).signal(
-                    PaymentSagaWorkflow.stripe_event, event
-                )
-            except RPCError as refused:
-                if refused.status is RPCStatusCode.NOT_FOUND:
-                    raise CheckoutFinished(workflow_id) from None
+        # A plain signal first: a running saga is by far the common case, and a
+        # signal-with-start costs Temporal more even when it starts nothing.
+        try:
+            await client.get_workflow_handle(workflow_id).signal(
+                PaymentSagaWorkflow.stripe_event, event
+            )
+        except RPCError as refused:
+            if refused.status is not RPCStatusCode.NOT_FOUND:
                 raise
+            if not restartable:
+                raise CheckoutFinished(workflow_id) from None
+        else:
             return Delivery.SIGNALED
         try:
             handle = await client.start_workflow(
@@ -172,7 +175,7 @@ class CheckoutSagas:
         except WorkflowAlreadyStartedError:
             raise CheckoutFinished(workflow_id) from None
         # The SDK keeps the server's answer, whose `started` alone tells a signal-with-start
-        # that started a run from one that signalled the running run.
+        # that started a run from one that signalled a run started since our signal.
         response = getattr(handle, "_start_workflow_response", None)
         return Delivery.RESTARTED if getattr(response, "started", False) else Delivery.SIGNALED
 

@@ -26,6 +26,16 @@ class ApiRefused(Exception):
 
 
 @dataclass(frozen=True)
+class Auction:
+    """An artwork on sale with one bid on it."""
+
+    seller: str
+    buyer: str
+    artwork_id: int
+    bid_id: int
+
+
+@dataclass(frozen=True)
 class OpenCheckout:
     """A closed auction whose winner holds a PaymentIntent to pay."""
 
@@ -72,6 +82,11 @@ class AuctionClient:
 
     async def close_on_one_bid(self, price: str, bid: str, currency: str = "usd") -> OpenCheckout:
         """A new artwork, one bid on it, closed: returns once the saga reserved it."""
+        auction = await self.put_up_with_one_bid(price, bid, currency)
+        return await self.close(auction)
+
+    async def put_up_with_one_bid(self, price: str, bid: str, currency: str = "usd") -> Auction:
+        """A new artwork from a new seller, with one bid from a new buyer, still open."""
         seller, buyer = unique("seller"), unique("buyer")
         artwork = await self.call(
             "POST",
@@ -84,9 +99,14 @@ class AuctionClient:
         placed = await self.call(
             "POST", f"/api/artworks/{artwork_id}/bids", buyer, {"amount": bid}, expect=201
         )
-        bid_id = int(placed["id"])
-        await self.call("POST", f"/api/artworks/{artwork_id}/close", seller)
-        return await self.intent_for(seller, buyer, artwork_id, bid_id)
+        return Auction(seller, buyer, artwork_id, int(placed["id"]))
+
+    async def close(self, auction: Auction) -> OpenCheckout:
+        """The seller closes the auction; the winner asks for the PaymentIntent to pay."""
+        await self.call("POST", f"/api/artworks/{auction.artwork_id}/close", auction.seller)
+        return await self.intent_for(
+            auction.seller, auction.buyer, auction.artwork_id, auction.bid_id
+        )
 
     async def intent_for(
         self, seller: str, buyer: str, artwork_id: int, bid_id: int

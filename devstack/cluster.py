@@ -51,6 +51,8 @@ class ClusterOptions:
     worker_stripe_api_base: str | None = None
     # An existing PostgreSQL; None starts a pgserver of our own (needed to restart it).
     database_url: str | None = None
+    # Whether localstripe posts its events to the API; `make bench` signs and posts them itself.
+    stripe_sends_webhooks: bool = True
 
 
 @dataclass(frozen=True)
@@ -215,10 +217,11 @@ class Cluster:
             )
         elif part == "localstripe":
             service = start_localstripe(self.ports.localstripe, self.logs)
-            # localstripe keeps webhooks in memory: a new one must be told again.
-            register_stripe_webhook(
-                service.url, f"{self.api_url}/api/payments/webhook", self.webhook_secret
-            )
+            if self.options.stripe_sends_webhooks:
+                # localstripe keeps webhooks in memory: a new one must be told again.
+                register_stripe_webhook(
+                    service.url, f"{self.api_url}/api/payments/webhook", self.webhook_secret
+                )
         elif part == "smtp":
             service = start_smtp_sink(self.ports.smtp, self.logs, mailbox=self.mailbox)
         elif part == "worker":
@@ -244,6 +247,13 @@ class Cluster:
     def restart_part(self, part: str) -> None:
         self.stop_part(part)
         self.start_part(part)
+
+    def process_ids(self) -> dict[str, int]:
+        """The main process of each part running now, PostgreSQL's postmaster included."""
+        pids = {part: service.process.pid for part, service in self._services.items()}
+        if self._postgres is not None and self._postgres.running():
+            pids["postgres"] = self._postgres.pid
+        return pids
 
     def running(self, part: str) -> bool:
         service = self._services.get(part)

@@ -299,6 +299,11 @@ class Postgres:
     def running(self) -> bool:
         return bool(self._server.get_postmaster_info().is_running())
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's: every backend is its child."""
+        return int(self._server.get_postmaster_info().pid)
+
     def stop(self) -> None:
         self._server.cleanup()
 

@@ -72,11 +72,13 @@ def signed(body: dict[str, Any], secret: str, timestamp: int | None = None) -> t
     return payload, f"t={at},v1={signature}"
 
 
-async def deliver(http: httpx.AsyncClient, body: dict[str, Any], secret: str) -> httpx.Response:
+async def deliver(
+    http: httpx.AsyncClient, body: dict[str, Any], secret: str, path: str = WEBHOOK_PATH
+) -> httpx.Response:
     """Posts `body`, freshly signed, to the API's webhook, as a (re)delivery by Stripe."""
     payload, header = signed(body, secret)
     return await http.post(
-        WEBHOOK_PATH,
+        path,
         content=payload,
         headers={"Stripe-Signature": header, "Content-Type": "application/json"},
     )

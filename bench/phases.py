@@ -1,0 +1,242 @@
+"""The benchmark's phases, each timed on the same stack in the same run.
+
+Every checkout goes through the HTTP API as people do; Stripe's webhooks are signed and
+posted by the benchmark (localstripe's own deliveries are off), as Stripe would post them.
+The twin is driven the same way: started with the update the close uses, paid through the
+bare webhook endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+import stripe
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from bench.driver import Timed, run_many
+from bench.stack import DRIVER, BenchStack
+from bench.twin import twin_workflow_id
+from bench.usage import PartUsage, cpu_spent, snapshot
+from devstack.auction_client import AuctionClient, OpenCheckout
+from devstack.pay import VISA, attempt_payment
+from devstack.stripe_events import deliver, event_body
+from infra.db import asyncpg_dsn
+from workflows.types import (
+    AwaitCheckout,
+    AwaitedStage,
+    CheckoutPhase,
+    CheckoutStatus,
+    PaymentSagaInput,
+    saga_workflow_id,
+)
+
+SUCCEEDED = "payment_intent.succeeded"
+FAILED = "payment_intent.payment_failed"
+PRICE, WINNING_BID, CURRENCY = "150.00", "180.00", "usd"
+# The stack counts as idle below this many cores busy over a window.
+QUIET_CORES, QUIET_WINDOW_SECONDS, QUIET_WAIT_SECONDS = 0.1, 0.5, 20.0
+# Backends report their counters to pg_stat_database at most this often (PostgreSQL 15+).
+STATS_FLUSH_SECONDS = 1.1
+
+
+@dataclass
+class Measured:
+    """A phase's timings, the CPU seconds each process spent during it, and the transactions
+    PostgreSQL counted (`xact_commit`, `xact_rollback` of pg_stat_database)."""
+
+    timed: Timed
+    cpu: dict[str, float]
+    transactions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Bench:
+    stack: BenchStack
+    api: AuctionClient
+    bare: httpx.AsyncClient
+    temporal: Client
+    stripe: stripe.StripeClient
+    # What the phases leave for the next ones.
+    sold_events: list[dict[str, Any]] = field(default_factory=list)
+    waiting: list[OpenCheckout] = field(default_factory=list)
+    waiting_twins: list[int] = field(default_factory=list)
+    _next_twin: int = 0
+
+    @property
+    def secret(self) -> str:
+        return self.stack.cluster.webhook_secret
+
+    def usage(self) -> dict[str, PartUsage]:
+        return snapshot(self.stack.pids(), alone=frozenset({DRIVER}))
+
+    def twin_numbers(self, count: int) -> range:
+        numbers = range(self._next_twin, self._next_twin + count)
+        self._next_twin += count
+        return numbers
+
+    async def quiesce(self) -> None:
+        """Waits until the stack is idle (what the last phase left, such as its emails, is
+        done), so each phase's CPU is its own; at most QUIET_WAIT_SECONDS."""
+        deadline = time.monotonic() + QUIET_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            before = self.usage()
+            await asyncio.sleep(QUIET_WINDOW_SECONDS)
+            busy = sum(cpu_spent(before, self.usage()).values()) / QUIET_WINDOW_SECONDS
+            if busy < QUIET_CORES:
+                return
+
+    async def measure(self, timing: Coroutine[Any, Any, Timed]) -> Measured:
+        await self.quiesce()
+        before, committed = self.usage(), await self._transactions()
+        timed = await timing
+        cpu = cpu_spent(before, self.usage())
+        await asyncio.sleep(STATS_FLUSH_SECONDS)
+        after = await self._transactions()
+        return Measured(timed, cpu, {kind: after[kind] - committed[kind] for kind in after})
+
+    async def _transactions(self) -> dict[str, int]:
+        connection = await asyncpg.connect(asyncpg_dsn(self.stack.cluster.database_url))
+        try:
+            row = await connection.fetchrow(
+                "SELECT xact_commit, xact_rollback FROM pg_stat_database"
+                " WHERE datname = current_database()"
+            )
+        finally:
+            await connection.close()
+        assert row is not None
+        # Less this very connection's own transaction, counted when it ends.
+        return {"commits": int(row["xact_commit"]), "rollbacks": int(row["xact_rollback"])}
+
+
+def _expect(response: httpx.Response, what: str) -> None:
+    if response.status_code != 200:
+        raise RuntimeError(f"{what}: HTTP {response.status_code} {response.text[:200]}")
+
+
+def _expect_sold(status: CheckoutStatus, who: str) -> None:
+    if status.phase is not CheckoutPhase.SOLD:
+        raise RuntimeError(f"{who} ended {status.phase}, not sold")
+
+
+# The twin.
+
+
+def _twin_input(number: int) -> PaymentSagaInput:
+    return PaymentSagaInput(
+        bid_id=number,
+        artwork_id=number,
+        buyer_id=number,
+        seller_id=number,
+        hammer_price=Decimal(WINNING_BID),
+        currency=CURRENCY,
+    )
+
+
+def twin_event(number: int, event_type: str) -> dict[str, Any]:
+    """What Stripe would send about the twin's (pretend) PaymentIntent."""
+    intent: dict[str, Any] = {
+        "id": f"pi_twin_{number}",
+        "object": "payment_intent",
+        "status": "succeeded" if event_type == SUCCEEDED else "requires_payment_method",
+        "metadata": {"workflow_id": twin_workflow_id(number), "bid_id": str(number)},
+    }
+    return {
+        "id": f"evt_twin_{event_type.rsplit('.', 1)[-1]}_{number}",
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {"object": intent},
+    }
+
+
+async def _start_twin(bench: Bench, number: int, stage: AwaitedStage) -> CheckoutStatus:
+    start: WithStartWorkflowOperation[Any, CheckoutStatus] = WithStartWorkflowOperation(
+        "BenchTwinWorkflow",
+        _twin_input(number),
+        id=twin_workflow_id(number),
+        task_queue=bench.stack.twin_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        result_type=CheckoutStatus,
+    )
+    status: CheckoutStatus = await bench.temporal.execute_update_with_start_workflow(
+        "await_checkout",
+        AwaitCheckout(stage=stage),
+        start_workflow_operation=start,
+        result_type=CheckoutStatus,
+    )
+    return status
+
+
+async def twin_checkouts(bench: Bench, count: int, concurrency: int) -> Measured:
+    """Twins started, paid through the bare endpoint, and finished."""
+    numbers = bench.twin_numbers(count)
+
+    async def one(index: int) -> None:
+        number = numbers[index]
+        await _start_twin(bench, number, AwaitedStage.PAYMENT_INTENT)
+        paid = await deliver(bench.bare, twin_event(number, SUCCEEDED), bench.secret, "/webhook")
+        _expect(paid, "the bare endpoint")
+        handle = bench.temporal.get_workflow_handle(
+            twin_workflow_id(number), result_type=CheckoutStatus
+        )
+        _expect_sold(await handle.result(), f"twin {number}")
+
+    return await bench.measure(run_many("no-op twin: start → sold", count, concurrency, one))
+
+
+# The service.
+
+
+async def checkouts(bench: Bench, count: int, concurrency: int) -> Measured:
+    """Checkouts through the API: closed, paid at Stripe, the webhook posted, sold."""
+
+    async def one(index: int) -> None:
+        opened = await bench.api.close_on_one_bid(PRICE, WINNING_BID, CURRENCY)
+        status, declined = await attempt_payment(bench.stripe, opened.payment_intent_id, VISA)
+        if status != "succeeded":
+            raise RuntimeError(f"the payment is {status} ({declined})")
+        event = await event_body(bench.stripe, opened.payment_intent_id, SUCCEEDED)
+        _expect(await deliver(bench.api.http, event, bench.secret), "the webhook")
+        handle = bench.temporal.get_workflow_handle(
+            saga_workflow_id(opened.bid_id), result_type=CheckoutStatus
+        )
+        _expect_sold(await handle.result(), f"checkout of bid {opened.bid_id}")
+        bench.sold_events.append(event)
+
+    return await bench.measure(run_many("checkouts: close → sold", count, concurrency, one))
+
+
+async def time_to_pay_below_capacity(
+    bench: Bench, count: int, concurrency: int
+) -> tuple[Measured, Measured]:
+    """Close → PaymentIntent ready for checkouts, start → first activity for twins, at a
+    concurrency the stack serves without queueing. Both are left waiting for payment."""
+
+    async def checkout(index: int) -> None:
+        auction = await bench.api.put_up_with_one_bid(PRICE, WINNING_BID, CURRENCY)
+        started = time.monotonic()
+        bench.waiting.append(await bench.api.close(auction))
+        timed.latencies.append(time.monotonic() - started)
+
+    numbers = bench.twin_numbers(count)
+
+    async def twin(index: int) -> None:
+        await _start_twin(bench, numbers[index], AwaitedStage.RESERVED)
+        bench.waiting_twins.append(numbers[index])
+
+    timed = Timed("close → intent ready", count)  # the driver's own times include the put-up
+    ours = await bench.measure(
+        run_many("close → PaymentIntent ready", count, concurrency, checkout)
+    )
+    ours.timed.latencies = timed.latencies
+    twins = await bench.measure(run_many("twin: start → first activity", count, concurrency, twin))
+    return ours, twins
