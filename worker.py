@@ -79,7 +79,11 @@ async def main() -> None:
     settings = get_settings()
     settings.refuse_development_secrets("stripe_secret_key")
     codec = payload_codec(settings)  # before anything starts: no keys, no worker
-    engine = create_engine(settings.require_database_url())
+    engine = create_engine(
+        settings.require_database_url(),
+        pool_size=settings.database_pool_size,
+        pool_timeout_seconds=settings.database_pool_timeout_seconds,
+    )
     stripe_connection = connect_stripe(settings)
     telemetry = start_telemetry(settings, WORKER_SERVICE)
     client = await connect_temporal(
@@ -119,7 +123,11 @@ async def main() -> None:
         log.info("Traces to %s as %s", settings.otel_exporter_otlp_endpoint, telemetry.service_name)
     # The mail has a pool of its own: sends and retries never wait for the activities'
     # connections, nor the activities for theirs.
-    mail_engine = create_engine(settings.require_database_url(), pool_size=2)
+    mail_engine = create_engine(
+        settings.require_database_url(),
+        pool_size=2,
+        pool_timeout_seconds=settings.database_pool_timeout_seconds,
+    )
     async with AsyncExitStack() as running:
         running.push_async_callback(mail_engine.dispose)
         await running.enter_async_context(worker)
