@@ -18,7 +18,7 @@ import socketio
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from api.auth import decode_token, upsert_caller
+from api.auth import decode_token, identify_caller
 from api.errors import DATABASE_FAILURES, database_refusal
 from api.realtime.rooms import artwork_room, rooms_for, user_room
 from api.schemas import BIGINT_MAX, RowId
@@ -101,7 +101,7 @@ class LiveSockets:
             raise _refused(str(refused.detail)) from None
         try:
             async with services.sessions() as session:
-                caller = await upsert_caller(session, claims)
+                caller = await identify_caller(session, claims)
         except DATABASE_FAILURES as error:
             refusal = database_refusal(error)
             if refusal is None:
