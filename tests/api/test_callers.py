@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest_asyncio
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth import TokenClaims, identify_caller
 from infra.db import SessionFactory, create_engine, session_factory
 from tests.support.stack import unique
-
-
-class Statements:
-    """Every statement the engine sends, as SQLAlchemy hands it to the driver."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.sent: list[str] = []
-        event.listen(engine.sync_engine, "before_cursor_execute", self._record)
-
-    def _record(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        self.sent.append(statement.split(None, 1)[0].upper())
-
-    def since(self, mark: int) -> list[str]:
-        return self.sent[mark:]
+from tests.support.statements import Statements
 
 
 @pytest_asyncio.fixture
