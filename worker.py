@@ -11,6 +11,7 @@ from datetime import timedelta
 from stripe import StripeClient
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.inventory import Inventory
 from activities.reconcile_reads import ReconcileReads
@@ -30,6 +31,24 @@ from workflows.reconcile_schedule import ensure_reconcile_schedule
 from workflows.reconcile_types import RECONCILE_SCHEDULE_ID
 
 log = logging.getLogger("worker")
+
+# Modules the sandbox hands to every workflow run as the worker imported them, rather than
+# importing them again for each new run: deterministic, and holding no state a run could
+# change. pydantic, pydantic_core and annotated_types the SDK passes through already; the
+# stripe SDK is large, and imported with the activities only; `domain` is our pure rules. The
+# saga's own module is still loaded afresh for each run, as the sandbox means it to be; what
+# it imports comes through `workflow.unsafe.imports_passed_through()`
+# (tests/workflows/test_sandbox.py replays every recorded shape holding it to that).
+SANDBOX_RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules(
+    "pydantic", "pydantic_core", "annotated_types", "stripe", "domain"
+)
+
+
+def workflow_runner(
+    restrictions: SandboxRestrictions = SANDBOX_RESTRICTIONS,
+) -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer of this service runs workflows in."""
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def build_worker(
@@ -64,6 +83,7 @@ def build_worker(
             repairs.cancel_intent,
             repairs.record_report,
         ],
+        workflow_runner=workflow_runner(),
         # On SIGTERM, activities in flight get this long to finish before the worker exits.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
