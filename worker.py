@@ -84,6 +84,11 @@ def build_worker(
             repairs.record_report,
         ],
         workflow_runner=workflow_runner(),
+        # Each checkout waiting for its buyer stays in memory (about 90 KiB): one evicted
+        # replays its whole history, in a new sandbox, for its next signal or timer.
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
         # On SIGTERM, activities in flight get this long to finish before the worker exits.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )

@@ -158,6 +158,23 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         default=DEVELOPMENT_BASE_URL, description="Where buyers reach the service: mail links."
     )
+    worker_max_cached_workflows: int = Field(
+        default=12_000,
+        gt=0,
+        description="Workflow runs the worker keeps in memory (about 90 KiB each); keep it "
+        "above the checkouts waiting at once, or evicted ones replay their history.",
+    )
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=100,
+        ge=2,
+        description="Workflow tasks the worker runs at once (the SDK's default).",
+    )
+    worker_max_concurrent_activities: int = Field(
+        default=100,
+        gt=0,
+        description="Activities the worker runs at once (the SDK's default); they share its "
+        "DATABASE_POOL_SIZE connections and Stripe's rate limit.",
+    )
     worker_metrics_port: int = Field(
         default=9464,
         ge=0,

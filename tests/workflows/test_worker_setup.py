@@ -1,5 +1,6 @@
 """How the worker runs workflows: in the sandbox every worker and replayer shares, where a
-new run loads nothing afresh but the saga's own module."""
+new run loads nothing afresh but the saga's own module, and with the cache and concurrency
+its settings give it."""
 
 from __future__ import annotations
 
@@ -42,10 +43,14 @@ async def test_a_run_loads_nothing_afresh_but_the_sagas_own_module() -> None:
         assert replayed.replay_failure is None, (path.stem, replayed.replay_failure)
 
 
-async def test_the_worker_runs_in_the_shared_sandbox(
+async def test_the_worker_runs_in_the_shared_sandbox_with_its_settings(
     temporal_dev: WorkflowEnvironment, sessions: SessionFactory
 ) -> None:
-    settings = Settings()
+    settings = Settings(
+        worker_max_cached_workflows=15_000,
+        worker_max_concurrent_workflow_tasks=8,
+        worker_max_concurrent_activities=40,
+    )
     worker = build_worker(
         temporal_dev.client, settings, sessions, stripe.StripeClient("sk_test_not_called")
     )
@@ -54,6 +59,14 @@ async def test_the_worker_runs_in_the_shared_sandbox(
     assert isinstance(runner, SandboxedWorkflowRunner)
     assert runner.restrictions == SANDBOX_RESTRICTIONS
     assert {"domain", "stripe", "pydantic"} <= runner.restrictions.passthrough_modules
+    assert config.get("max_cached_workflows") == 15_000
+    assert config.get("max_concurrent_workflow_tasks") == 8
+    assert config.get("max_concurrent_activities") == 40
     # Eager activities stay on: a saga's next activity starts without a round trip to the
     # task queue.
     assert not config.get("disable_eager_activity_execution")
+
+
+def test_the_default_cache_holds_the_checkouts_expected_to_wait_at_once() -> None:
+    expected_waiting = 10_000
+    assert Settings().worker_max_cached_workflows > expected_waiting
