@@ -35,4 +35,13 @@ USER app
 EXPOSE 8000
 # One uvicorn process per container: scale with replicas, not `--workers`, which added a fixed
 # delay to every request when measured.
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]
+# --timeout-keep-alive: idle connections stay open longer than a load balancer keeps them
+#   (60 s is common): uvicorn's 5 s closed connections the balancer still reused, a 502 each.
+# --timeout-graceful-shutdown: on SIGTERM, requests still running after 10 s are cut, so the
+#   API is gone within compose's stop_grace_period. A Socket.IO long poll (up to 25 s) would
+#   otherwise hold the shutdown; its client reconnects, and a close or create-intent still
+#   waiting on its saga is answered the same when the client asks again.
+# X-Forwarded-* headers are believed from 127.0.0.1 only (uvicorn's default): behind a proxy
+# elsewhere, set FORWARDED_ALLOW_IPS to its address, never `*` on a published port.
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", \
+     "--timeout-keep-alive", "75", "--timeout-graceful-shutdown", "10"]

@@ -11,6 +11,7 @@ from datetime import timedelta
 from stripe import StripeClient
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.inventory import Inventory
 from activities.reconcile_reads import ReconcileReads
@@ -30,6 +31,24 @@ from workflows.reconcile_schedule import ensure_reconcile_schedule
 from workflows.reconcile_types import RECONCILE_SCHEDULE_ID
 
 log = logging.getLogger("worker")
+
+# Modules the sandbox hands to every workflow run as the worker imported them, rather than
+# importing them again for each new run: deterministic, and holding no state a run could
+# change. pydantic, pydantic_core and annotated_types the SDK passes through already; the
+# stripe SDK is large, and imported with the activities only; `domain` is our pure rules. The
+# saga's own module is still loaded afresh for each run, as the sandbox means it to be; what
+# it imports comes through `workflow.unsafe.imports_passed_through()`
+# (tests/workflows/test_sandbox.py replays every recorded shape holding it to that).
+SANDBOX_RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules(
+    "pydantic", "pydantic_core", "annotated_types", "stripe", "domain"
+)
+
+
+def workflow_runner(
+    restrictions: SandboxRestrictions = SANDBOX_RESTRICTIONS,
+) -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer of this service runs workflows in."""
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def build_worker(
@@ -64,6 +83,12 @@ def build_worker(
             repairs.cancel_intent,
             repairs.record_report,
         ],
+        workflow_runner=workflow_runner(),
+        # Each checkout waiting for its buyer stays in memory (about 90 KiB): one evicted
+        # replays its whole history, in a new sandbox, for its next signal or timer.
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
         # On SIGTERM, activities in flight get this long to finish before the worker exits.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
@@ -79,7 +104,11 @@ async def main() -> None:
     settings = get_settings()
     settings.refuse_development_secrets("stripe_secret_key")
     codec = payload_codec(settings)  # before anything starts: no keys, no worker
-    engine = create_engine(settings.require_database_url())
+    engine = create_engine(
+        settings.require_database_url(),
+        pool_size=settings.database_pool_size,
+        pool_timeout_seconds=settings.database_pool_timeout_seconds,
+    )
     stripe_connection = connect_stripe(settings)
     telemetry = start_telemetry(settings, WORKER_SERVICE)
     client = await connect_temporal(
@@ -119,7 +148,11 @@ async def main() -> None:
         log.info("Traces to %s as %s", settings.otel_exporter_otlp_endpoint, telemetry.service_name)
     # The mail has a pool of its own: sends and retries never wait for the activities'
     # connections, nor the activities for theirs.
-    mail_engine = create_engine(settings.require_database_url(), pool_size=2)
+    mail_engine = create_engine(
+        settings.require_database_url(),
+        pool_size=2,
+        pool_timeout_seconds=settings.database_pool_timeout_seconds,
+    )
     async with AsyncExitStack() as running:
         running.push_async_callback(mail_engine.dispose)
         await running.enter_async_context(worker)

@@ -1,4 +1,4 @@
-"""Bearer JWTs: who is calling, upserted into `users` from the token's claims.
+"""Bearer JWTs: who is calling, recorded in `users` from the token's claims.
 
 Only the configured HMAC algorithm is accepted, an expiry is required, and the audience and
 the issuer are checked when configured. A refusal gives its reason in fixed words: nothing
@@ -103,10 +103,37 @@ def invalid_fields(invalid: ValidationError) -> str:
     return ", ".join(sorted(names & TokenClaims.model_fields.keys())) or "claims"
 
 
-async def upsert_caller(session: AsyncSession, claims: TokenClaims) -> Caller:
+async def identify_caller(session: AsyncSession, claims: TokenClaims) -> Caller:
+    """The caller the token names, as a `users` row: read, and written only when the user is
+    new or the token says something new about them.
+
+    Every authenticated request comes through here. An upsert on each would lock the user's
+    row (and so write to it, and flush the WAL at commit) even when nothing changed; a read
+    takes no lock. The transaction ends here, either way: the route's own work begins anew
+    and no connection waits in a transaction while the route waits on Temporal.
+    """
+    query = select(User.id, User.email, User.name).where(User.subject == claims.sub)
+    known = (await session.exec(query)).first()
+    if known is not None and tuple(known[1:]) == (claims.email, claims.name):
+        user_id = known[0]
+    else:
+        user_id = await _record_user(session, claims)
+    await session.commit()
+    assert user_id is not None
+    return Caller(
+        id=user_id,
+        subject=claims.sub,
+        email=claims.email,
+        name=claims.name,
+        is_operator=OPERATOR_ROLE in claims.roles,
+    )
+
+
+async def _record_user(session: AsyncSession, claims: TokenClaims) -> int:
+    """Inserts the user, or updates what the token changed. Two first requests of the same
+    new user may both get here: the conflict clause makes the second an update, or nothing."""
     table = User.__table__  # type: ignore[attr-defined]
     upsert = insert(table).values(subject=claims.sub, email=claims.email, name=claims.name)
-    # Writes only when the token says something new, so most requests stay read-only.
     statement = upsert.on_conflict_do_update(
         index_elements=[table.c.subject],
         set_={
@@ -120,17 +147,10 @@ async def upsert_caller(session: AsyncSession, claims: TokenClaims) -> Caller:
         ),
     ).returning(table.c.id)
     user_id = (await session.exec(statement)).scalar_one_or_none()
-    if user_id is None:
+    if user_id is None:  # a concurrent request wrote the same claims first
         user_id = (await session.exec(select(User.id).where(User.subject == claims.sub))).one()
-    await session.commit()
     assert user_id is not None
-    return Caller(
-        id=user_id,
-        subject=claims.sub,
-        email=claims.email,
-        name=claims.name,
-        is_operator=OPERATOR_ROLE in claims.roles,
-    )
+    return int(user_id)
 
 
 def issue_token(

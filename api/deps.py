@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.auth import Caller, decode_token, unauthorized, upsert_caller
+from api.auth import Caller, decode_token, identify_caller, unauthorized
 from api.errors import forbidden
 from api.schemas import BIGINT_MAX
 from api.services import Services
@@ -49,7 +49,7 @@ async def get_caller(
     if credentials is None:
         raise unauthorized("missing bearer token")
     claims = decode_token(credentials.credentials, services.settings)
-    return await upsert_caller(session, claims)
+    return await identify_caller(session, claims)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -11,7 +11,14 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.service import RPCError
 
 from api.sagas import CheckoutFailed, TemporalUnavailable
@@ -29,7 +36,7 @@ ERROR_MEANINGS: dict[int, str] = {
     403: "The caller may not do this.",
     404: "Not found.",
     409: "The artwork or its checkout does not allow this now; `detail` says why.",
-    503: "Temporal or the database is unavailable; retry after `Retry-After` seconds.",
+    503: "Temporal or the database is unavailable, or busy; retry after `Retry-After` seconds.",
 }
 _ERROR_HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
@@ -81,6 +88,27 @@ CHECKOUT_FAILED = "this checkout failed; operators can find it in Temporal as it
 # What a database that is away (down, restarting, unreachable) raises, and what callers hear.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, OSError)
 DATABASE_UNAVAILABLE = "the database is temporarily unavailable; retry shortly"
+# What callers hear when every connection of the pool stayed in use past its time-out.
+DATABASE_BUSY = "the service is busy: no database connection came free in time; retry shortly"
+# Where a database refusal is among: catch these, then ask `database_refusal`.
+DATABASE_FAILURES: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
+
+
+def database_refusal(error: BaseException) -> str | None:
+    """What the caller hears when `error` means the database cannot serve them now, and so
+    a retry shortly may work; None for an error that is a bug.
+
+    Away: down, restarting or unreachable, or a connection that died under a statement
+    (asyncpg then raises a plain driver error, which SQLAlchemy marks as having invalidated
+    the connection). Busy: the pool had no connection free within its time-out.
+    """
+    if isinstance(error, PoolTimeout):
+        return DATABASE_BUSY
+    if isinstance(error, DATABASE_ERRORS):
+        return DATABASE_UNAVAILABLE
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return DATABASE_UNAVAILABLE
+    return None
 
 
 async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -140,12 +168,16 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
+        refusal = database_refusal(error)
+        if refusal is None:
+            raise error  # a bug, not an outage: answered 500 and logged as any other
         log.warning("Database error during %s: %s", request.url.path, error)
         return JSONResponse(
-            {"detail": DATABASE_UNAVAILABLE},
+            {"detail": refusal},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
 
-    for kind in DATABASE_ERRORS:
+    # IntegrityError keeps its own handler: the most specific class is the one looked up.
+    for kind in (*DATABASE_ERRORS, PoolTimeout, DBAPIError):
         app.add_exception_handler(kind, _database_unavailable)

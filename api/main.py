@@ -70,7 +70,11 @@ def build_http_app(settings: Settings, live: LiveSockets, telemetry: Telemetry) 
         settings.refuse_development_secrets("jwt_secret", "stripe_webhook_secret", "metrics_token")
         codec = payload_codec(settings)  # no keys, no API: it could start no saga
         database_url = settings.require_database_url()
-        engine = create_engine(database_url)
+        engine = create_engine(
+            database_url,
+            pool_size=settings.database_pool_size,
+            pool_timeout_seconds=settings.database_pool_timeout_seconds,
+        )
         stripe_connection = connect_stripe(settings)
         app.state.services = Services(
             settings=settings,

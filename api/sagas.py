@@ -136,14 +136,12 @@ class CheckoutSagas:
             raise CheckoutFailed(checkout.error or "unknown error")
         return checkout
 
-    async def deliver(
-        self, saga: PaymentSagaInput, event: StripeEventSignal, *, restartable: bool
-    ) -> Delivery:
-        """Signals the saga. One stopped by an operator while its bid is still `won`
-        (`restartable`) is restarted to take the event; a decided checkout never is.
+    async def deliver(self, saga: PaymentSagaInput, event: StripeEventSignal) -> Delivery:
+        """Signals the saga of a checkout still waiting for its payment (its bid `won`); one
+        stopped by an operator (terminated, or failed) is started again to take the event.
 
         Says whether the running saga took the event or the event started it again; raises
-        `CheckoutFinished` when the saga already finished.
+        `CheckoutFinished` when its run completed, which Temporal never starts again.
         """
         client = await self.client()
         workflow_id = saga_workflow_id(saga.bid_id)
@@ -156,8 +154,6 @@ class CheckoutSagas:
         except RPCError as refused:
             if refused.status is not RPCStatusCode.NOT_FOUND:
                 raise
-            if not restartable:
-                raise CheckoutFinished(workflow_id) from None
         else:
             return Delivery.SIGNALED
         try:

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.announcements import mail_domain
 from domain.money import FeeSchedule
+from infra.db import DEFAULT_POOL_SIZE, DEFAULT_POOL_TIMEOUT_SECONDS
 
 # A browser's Origin header: what CORS compares, exactly.
 ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
@@ -59,6 +60,18 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="",
         description="PostgreSQL URL; postgresql:// is driven through asyncpg.",
+    )
+    database_pool_size: int = Field(
+        default=DEFAULT_POOL_SIZE,
+        gt=0,
+        description="Connections each process (the API, the worker) keeps to PostgreSQL; "
+        "never more: a burst waits for a free one.",
+    )
+    database_pool_timeout_seconds: float = Field(
+        default=DEFAULT_POOL_TIMEOUT_SECONDS,
+        gt=0,
+        description="How long a request waits for a free connection before it is answered "
+        "503 (an activity fails and is retried).",
     )
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
@@ -153,6 +166,23 @@ class Settings(BaseSettings):
     )
     public_base_url: str = Field(
         default=DEVELOPMENT_BASE_URL, description="Where buyers reach the service: mail links."
+    )
+    worker_max_cached_workflows: int = Field(
+        default=12_000,
+        gt=0,
+        description="Workflow runs the worker keeps in memory (about 90 KiB each); keep it "
+        "above the checkouts waiting at once, or evicted ones replay their history.",
+    )
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=100,
+        ge=2,
+        description="Workflow tasks the worker runs at once (the SDK's default).",
+    )
+    worker_max_concurrent_activities: int = Field(
+        default=100,
+        gt=0,
+        description="Activities the worker runs at once (the SDK's default); they share its "
+        "DATABASE_POOL_SIZE connections and Stripe's rate limit.",
     )
     worker_metrics_port: int = Field(
         default=9464,

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from temporalio.client import Client, Interceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import Runtime
 
 from infra.payload_codec import EncryptionCodec
 from infra.payload_keys import load_payload_keys
+from infra.pydantic_payloads import SharedAdapterPayloadConverter
 from infra.settings import Settings
 
 
@@ -23,12 +22,13 @@ def payload_codec(settings: Settings) -> EncryptionCodec:
 def data_converter(settings: Settings, codec: EncryptionCodec | None = None) -> DataConverter:
     """What every client, worker and replayer of this service converts payloads with.
 
-    The pydantic converter carries Decimal and datetime through workflow history exactly;
-    the codec encrypts each payload. Failure messages and stack traces go through the codec
-    too: they can quote whatever an exception was given.
+    The pydantic converter carries Decimal and datetime through workflow history exactly
+    (the SDK's, with its type adapters shared by every run: `infra.pydantic_payloads`); the
+    codec encrypts each payload. Failure messages and stack traces go through the codec too:
+    they can quote whatever an exception was given.
     """
-    return dataclasses.replace(
-        pydantic_data_converter,
+    return DataConverter(
+        payload_converter_class=SharedAdapterPayloadConverter,
         payload_codec=codec or payload_codec(settings),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

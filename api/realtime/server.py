@@ -18,8 +18,8 @@ import socketio
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from api.auth import decode_token, upsert_caller
-from api.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE
+from api.auth import decode_token, identify_caller
+from api.errors import DATABASE_FAILURES, database_refusal
 from api.realtime.rooms import artwork_room, rooms_for, user_room
 from api.schemas import BIGINT_MAX, RowId
 from api.services import Services
@@ -101,10 +101,13 @@ class LiveSockets:
             raise _refused(str(refused.detail)) from None
         try:
             async with services.sessions() as session:
-                caller = await upsert_caller(session, claims)
-        except DATABASE_ERRORS as error:
+                caller = await identify_caller(session, claims)
+        except DATABASE_FAILURES as error:
+            refusal = database_refusal(error)
+            if refusal is None:
+                raise
             log.warning("Database error while connecting a socket: %s", error)
-            raise _refused(DATABASE_UNAVAILABLE) from None
+            raise _refused(refusal) from None
         await self.sio.enter_room(sid, user_room(caller.id))
         self._close_at_expiry(sid, token)
 
@@ -124,9 +127,12 @@ class LiveSockets:
         try:
             async with self._bound().sessions() as session:
                 artwork = await session.get(Artwork, artwork_id)
-        except DATABASE_ERRORS as error:
+        except DATABASE_FAILURES as error:
+            refusal = database_refusal(error)
+            if refusal is None:
+                raise
             log.warning("Database error while watching an artwork: %s", error)
-            return _not_ok(DATABASE_UNAVAILABLE)
+            return _not_ok(refusal)
         if artwork is None:
             return _not_ok("artwork not found")
         await self.sio.enter_room(sid, room)

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 import stripe
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from sqlmodel import select
+from sqlalchemy import BigInteger, func, literal
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import ServicesDep, SessionDep
@@ -145,6 +146,7 @@ async def _handle(
         return WebhookOutcome.MALFORMED, unstorable
 
     checkout = await _checkout_of(session, payment_event, services.settings.idempotency_prefix)
+    await session.commit()  # nothing written: ends the read before Temporal is asked
     if checkout is None:
         log.warning(
             "Stripe event %s for unknown PaymentIntent %s",
@@ -154,24 +156,37 @@ async def _handle(
         unknown = WebhookReceipt(handled=False, detail="no checkout for this PaymentIntent")
         return WebhookOutcome.UNKNOWN_INTENT, unknown
     bid, artwork = checkout
-    await session.commit()
+    if bid.status != BidStatus.WON:
+        # Decided (`paid` or `unpaid`), so answered from the database, without asking
+        # Temporal. The saga writes the decision as its last step, once Stripe has settled:
+        # the sale once Stripe showed the money, the reopening once the intent was canceled
+        # at Stripe (or none was ever opened). No step after it reads an event, a closed run
+        # is not found, and a decided checkout is never restarted: a signal could change
+        # nothing. A success arriving after a reopening is money taken without a sale; no
+        # saga acts on it, whoever is asked. Reconciliation, which compares Stripe with the
+        # database, reports it (`money_without_sale`) for an operator to refund.
+        return _finished(payment_event)
     saga = services.sagas.input_for(bid, artwork)
     started = time.perf_counter()
     outcome = WebhookOutcome.ERROR
     try:
-        # Only a checkout still undecided (its bid `won`) is restarted to take an event.
-        delivery = await services.sagas.deliver(
-            saga, payment_event, restartable=bid.status == BidStatus.WON
-        )
+        # Signalled, or started again if an operator stopped it while it waited for the buyer.
+        delivery = await services.sagas.deliver(saga, payment_event)
         outcome = WebhookOutcome(delivery.value)
     except CheckoutFinished:
-        log.info("Stripe event %s after its checkout finished", payment_event.event_id)
-        outcome = WebhookOutcome.FINISHED
-        return outcome, WebhookReceipt(handled=False, detail="checkout already finished")
+        outcome = WebhookOutcome.FINISHED  # its run completed (a rejected reservation)
+        return _finished(payment_event)
     finally:
         elapsed = time.perf_counter() - started
         metrics.signal_seconds.labels(outcome.value).observe(elapsed)
     return outcome, WebhookReceipt(handled=True, detail="delivered to the checkout")
+
+
+def _finished(event: PaymentEvent) -> tuple[WebhookOutcome, WebhookReceipt]:
+    log.info("Stripe event %s after its checkout finished", event.event_id)
+    return WebhookOutcome.FINISHED, WebhookReceipt(
+        handled=False, detail="checkout already finished"
+    )
 
 
 def _storable(event: PaymentEvent) -> PaymentEvent | None:
@@ -202,19 +217,25 @@ def _storable(event: PaymentEvent) -> PaymentEvent | None:
 async def _checkout_of(
     session: AsyncSession, event: PaymentEvent, environment: str
 ) -> tuple[Bid, Artwork] | None:
-    """The bid this intent pays for: from our records, else from the intent's metadata.
+    """The bid this intent pays for, and its artwork, in one query: the bid our records name
+    for the intent, else the one its metadata names.
 
     The metadata path covers an event that beats the `payments` row being written; it is
     taken only for intents this deployment made (another one sharing the Stripe account has
     bids with the same ids).
     """
-    query = select(Payment.bid_id).where(
-        Payment.stripe_payment_intent_id == event.payment_intent_id
+    recorded = (
+        select(Payment.bid_id)
+        .where(Payment.stripe_payment_intent_id == event.payment_intent_id)
+        .scalar_subquery()
     )
-    ours = (event.environment or "") == environment
-    bid_id = (await session.exec(query)).first() or (event.bid_id if ours else None)
-    bid = await session.get(Bid, bid_id) if bid_id is not None else None
-    artwork = await session.get(Artwork, bid.artwork_id) if bid is not None else None
-    if bid is None or artwork is None or bid.status == BidStatus.ACTIVE:
+    from_metadata = event.bid_id if (event.environment or "") == environment else None
+    query = (
+        select(Bid, Artwork)
+        .join(Artwork, col(Artwork.id) == Bid.artwork_id)
+        .where(col(Bid.id) == func.coalesce(recorded, literal(from_metadata, BigInteger)))
+    )
+    found = (await session.exec(query)).first()
+    if found is None or found[0].status == BidStatus.ACTIVE:
         return None
-    return bid, artwork
+    return found[0], found[1]

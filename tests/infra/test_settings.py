@@ -1,6 +1,10 @@
+from pathlib import Path
+
 import pytest
 
 from infra.settings import Environment, Settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_postgres_urls_are_driven_through_asyncpg() -> None:
@@ -159,3 +163,9 @@ def test_operators_may_extend_a_deadline_by_a_day_unless_configured(
     assert Settings().max_payment_extension_minutes == 90
     with pytest.raises(ValueError, match="max_payment_extension_minutes"):
         Settings(max_payment_extension_minutes=-1)
+
+
+def test_every_setting_is_in_the_readmes_configuration_table() -> None:
+    table = README.read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in table]
+    assert not missing, f"README's Configuration does not name {missing}"

@@ -16,11 +16,13 @@ from typing import Any
 import httpx
 import stripe
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import issue_token
-from api.main import create_app
+from api.main import AuctionApp, create_app
+from api.services import Services
 from devstack.processes import free_port, register_stripe_webhook
 from infra.db import SessionFactory
 from infra.payload_keys import PayloadKey, PayloadKeys, generate_key
@@ -114,11 +116,15 @@ def unique(name: str) -> str:
 
 @asynccontextmanager
 async def serve_api(
-    settings: Settings, port: int | None = None, telemetry: Telemetry | None = None
+    settings: Settings,
+    port: int | None = None,
+    telemetry: Telemetry | None = None,
+    app: AuctionApp | None = None,
 ) -> AsyncIterator[str]:
-    """The API on `port` (a free one by default; the same one again plays a restart)."""
+    """The API on `port` (a free one by default; the same one again plays a restart); `app`
+    when the test wants to look inside it (see `engine_of`)."""
     port = port or free_port()
-    app = create_app(settings, telemetry)
+    app = app or create_app(settings, telemetry)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     try:
@@ -127,6 +133,14 @@ async def serve_api(
     finally:
         server.should_exit = True
         await task
+
+
+def engine_of(app: AuctionApp) -> AsyncEngine:
+    """The engine a started app talks to PostgreSQL through."""
+    services: Services = app.http.state.services
+    engine = services.sessions.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    return engine
 
 
 @asynccontextmanager

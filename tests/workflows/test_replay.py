@@ -20,6 +20,7 @@ from temporalio.worker import Replayer
 from infra.temporal import data_converter
 from tests.support.stack import codec_settings
 from tests.workflows.conftest import HISTORIES
+from worker import workflow_runner
 from workflows.payment_saga import PaymentSagaWorkflow
 
 SHAPES = frozenset(
@@ -81,6 +82,7 @@ async def test_a_recorded_history_replays_with_the_current_code(
         data_converter=data_converter(codec_settings()),
         interceptors=[TracingInterceptor()] if traced else [],
         runtime=runtime,
+        workflow_runner=workflow_runner(),
     )
     replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert replayed.replay_failure is None, replayed.replay_failure
