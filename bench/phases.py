@@ -29,6 +29,8 @@ from devstack.auction_client import AuctionClient, OpenCheckout
 from devstack.pay import VISA, attempt_payment
 from devstack.stripe_events import deliver, event_body
 from infra.db import asyncpg_dsn
+from workflows.search_attributes import start_attributes
+from workflows.starts import saga_summary
 from workflows.types import (
     AwaitCheckout,
     AwaitedStage,
@@ -159,12 +161,16 @@ def twin_event(number: int, event_type: str) -> dict[str, Any]:
 
 
 async def _start_twin(bench: Bench, number: int, stage: AwaitedStage) -> CheckoutStatus:
+    """As the API starts and asks the saga: an update-with-start, with the same attributes."""
+    saga = _twin_input(number)
     start: WithStartWorkflowOperation[Any, CheckoutStatus] = WithStartWorkflowOperation(
         "BenchTwinWorkflow",
-        _twin_input(number),
+        saga,
         id=twin_workflow_id(number),
         task_queue=bench.stack.twin_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=saga_summary(saga),
+        search_attributes=start_attributes(saga),
         result_type=CheckoutStatus,
     )
     status: CheckoutStatus = await bench.temporal.execute_update_with_start_workflow(
@@ -177,11 +183,13 @@ async def _start_twin(bench: Bench, number: int, stage: AwaitedStage) -> Checkou
 
 
 async def twin_checkouts(bench: Bench, count: int, concurrency: int) -> Measured:
-    """Twins started, paid through the bare endpoint, and finished."""
+    """Twins closed, asked for their intent, paid through the bare endpoint, finished."""
     numbers = bench.twin_numbers(count)
 
     async def one(index: int) -> None:
         number = numbers[index]
+        # The seller's close, then the buyer's create-intent, as for a checkout.
+        await _start_twin(bench, number, AwaitedStage.RESERVED)
         await _start_twin(bench, number, AwaitedStage.PAYMENT_INTENT)
         paid = await deliver(bench.bare, twin_event(number, SUCCEEDED), bench.secret, "/webhook")
         _expect(paid, "the bare endpoint")

@@ -33,6 +33,8 @@ class BenchStack:
                 payment_timeout_seconds=PAYMENT_WINDOW_SECONDS,
                 database_url=os.environ.get("DATABASE_URL"),
                 stripe_sends_webhooks=False,
+                # A reconciliation run in the middle of a phase would be charged to it.
+                reconcile_interval_minutes=24 * 60,
             ),
         )
         self.twin_task_queue = f"{self.cluster.task_queue}-twin"

@@ -1,13 +1,16 @@
 """The saga's no-op twin: the same steps at Temporal, none of the work.
 
-It takes the saga's input, answers the same update once its first activities ran, waits for
-the same signal, runs the same activities after it, and returns the same status, all through
-the service's own payload converter (pydantic and encryption). Its activities do nothing:
-what the saga costs beyond it is our code, PostgreSQL and Stripe.
+It is started and asked as the API starts and asks the saga (update-with-start at the close,
+again at create-intent, with the same search attributes and summary), takes the same input,
+signal and update, arms the same timer, upserts the same attributes at the same phases, runs
+the same activities and returns the same status, all through the service's own payload
+converter (pydantic and encryption). Its activities do nothing: what the saga costs beyond
+it is our code, PostgreSQL, Stripe and the mail.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,7 +27,10 @@ with workflow.unsafe.imports_passed_through():
         ReserveArtwork,
         SettleCheckout,
     )
+    from domain.money import FeeSchedule, charge_for
     from domain.stripe_events import PaymentEventKind
+    from workflows.details import render_details
+    from workflows.search_attributes import keep_indexed
     from workflows.types import (
         AwaitCheckout,
         AwaitedStage,
@@ -85,16 +91,22 @@ class _TwinState:
 
 @workflow.defn(name="BenchTwinWorkflow")
 class TwinWorkflow:
-    """Reserve, open, wait for a success event (recording each decline), verify, record:
-    the saga's activities on its paid path, each a no-op."""
+    """What Temporal sees of the saga on its paid path, with none of its work.
+
+    The same activities with the same inputs and summaries (each a no-op), the same update
+    answered at the same stages, the same signal, the same durable timer for the buyer's
+    window, the same search attributes upserted at the same phases, the same details.
+    """
 
     def __init__(self) -> None:
         self._state = _TwinState()
         self._status: CheckoutStatus | None = None
+        self._saga: PaymentSagaInput | None = None
         self._seen: set[str] = set()
 
     @workflow.run
     async def run(self, saga: PaymentSagaInput) -> CheckoutStatus:
+        self._saga = saga
         status = self._status = CheckoutStatus(
             phase=CheckoutPhase.RESERVING,
             bid_id=saga.bid_id,
@@ -103,12 +115,18 @@ class TwinWorkflow:
             currency=saga.currency,
             hammer_price=saga.hammer_price,
         )
+        charge = charge_for(
+            saga.hammer_price, saga.currency, FeeSchedule(saga.fee_percent, saga.fee_fixed)
+        )
         await workflow.execute_activity(
             reserve_artwork,
             ReserveArtwork(artwork_id=saga.artwork_id, bid_id=saga.bid_id),
+            summary="Reserve the artwork for the winning bid",
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         self._state.reached = AwaitedStage.RESERVED
+        status.amount, status.fee_amount = charge.total, charge.processing_fee
+        self._show(CheckoutPhase.OPENING_PAYMENT)
         opened = await workflow.execute_activity(
             open_payment_intent,
             OpenPaymentIntent(
@@ -116,33 +134,22 @@ class TwinWorkflow:
                 bid_id=saga.bid_id,
                 artwork_id=saga.artwork_id,
                 buyer_id=saga.buyer_id,
-                amount=saga.hammer_price,
-                amount_minor=int(saga.hammer_price * 100),
-                fee_amount=saga.fee_fixed,
-                currency=saga.currency,
+                amount=charge.total,
+                amount_minor=charge.total_minor,
+                fee_amount=charge.processing_fee,
+                currency=charge.currency,
                 payment_window_seconds=saga.payment_timeout_seconds,
             ),
+            summary=f"Create the PaymentIntent for {charge.total} {charge.currency.upper()}",
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
-        status.payment_intent_id = opened.payment_intent_id
+        status.payment_id, status.payment_intent_id = opened.payment_id, opened.payment_intent_id
         status.client_secret = opened.client_secret
-        status.phase = CheckoutPhase.AWAITING_PAYMENT
+        status.expires_at = workflow.now() + timedelta(seconds=saga.payment_timeout_seconds)
+        status.original_expires_at = status.expires_at
+        self._show(CheckoutPhase.AWAITING_PAYMENT)
         self._state.reached = AwaitedStage.PAYMENT_INTENT
-        state = self._state
-        while not state.paid:
-            await workflow.wait_condition(lambda: state.paid or bool(state.declines))
-            while state.declines:  # as the saga records each decline it is told of
-                decline = state.declines.pop(0)
-                await workflow.execute_activity(
-                    record_decline,
-                    RecordDecline(
-                        bid_id=saga.bid_id,
-                        failure_reason=decline.failure_reason or "payment failed",
-                        declines=1,
-                        event_id=decline.event_id,
-                    ),
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                )
+        await self._buyer_window(saga, status.expires_at)
         await workflow.execute_activity(
             retrieve_payment_intent,
             PaymentIntentRef(payment_intent_id=opened.payment_intent_id),
@@ -155,10 +162,42 @@ class TwinWorkflow:
                 artwork_id=saga.artwork_id,
                 payment_intent_id=opened.payment_intent_id,
             ),
+            summary="Record the sale",
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
-        status.phase = CheckoutPhase.SOLD
+        self._show(CheckoutPhase.SOLD)
         return status
+
+    async def _buyer_window(self, saga: PaymentSagaInput, deadline: datetime) -> None:
+        """Until paid, recording each decline, the deadline armed as the saga arms it."""
+        state = self._state
+        while not state.paid:
+            remaining = deadline - workflow.now()
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: state.paid or bool(state.declines),
+                    timeout=remaining,
+                    timeout_summary="payment deadline",
+                )
+            while state.declines:
+                decline = state.declines.pop(0)
+                await workflow.execute_activity(
+                    record_decline,
+                    RecordDecline(
+                        bid_id=saga.bid_id,
+                        failure_reason=decline.failure_reason or "payment failed",
+                        declines=1,
+                        event_id=decline.event_id,
+                    ),
+                    summary="Record a declined payment attempt",
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                )
+
+    def _show(self, phase: CheckoutPhase) -> None:
+        assert self._saga is not None and self._status is not None
+        self._status.phase = phase
+        workflow.set_current_details(render_details(self._status))
+        keep_indexed(self._saga, self._status)
 
     @workflow.signal(name="stripe_event")
     def stripe_event(self, event: StripeEventSignal) -> None:

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from bench.twin import TWIN_ACTIVITIES, TwinWorkflow
 from infra.settings import get_settings
 from infra.temporal import connect_temporal, data_converter
+from worker import workflow_runner
 
 log = logging.getLogger("bench.twin_worker")
 
@@ -24,11 +25,17 @@ async def main() -> None:
     settings = get_settings()
     client = await connect_temporal(settings, data_converter(settings))
     task_queue = os.environ["BENCH_TWIN_TASK_QUEUE"]
+    # The service's worker settings and sandbox: the twin differs from the saga in its
+    # work only.
     worker = Worker(
         client,
         task_queue=task_queue,
         workflows=[TwinWorkflow],
         activities=list(TWIN_ACTIVITIES),
+        workflow_runner=workflow_runner(),
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -53,6 +53,8 @@ class ClusterOptions:
     database_url: str | None = None
     # Whether localstripe posts its events to the API; `make bench` signs and posts them itself.
     stripe_sends_webhooks: bool = True
+    # The reconciliation schedule's period (`make bench` keeps it out of its phases).
+    reconcile_interval_minutes: int = 5
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class Cluster:
             "TEMPORAL_PAYLOAD_KEYS": self.payload_keys,
             "PAYMENT_TIMEOUT_SECONDS": str(self.options.payment_timeout_seconds),
             "STRIPE_TIMEOUT_SECONDS": str(self.options.stripe_timeout_seconds),
+            "RECONCILE_INTERVAL_MINUTES": str(self.options.reconcile_interval_minutes),
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(self.ports.smtp),
             "PUBLIC_BASE_URL": self.api_url,
