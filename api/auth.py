@@ -109,8 +109,9 @@ async def identify_caller(session: AsyncSession, claims: TokenClaims) -> Caller:
 
     Every authenticated request comes through here. An upsert on each would lock the user's
     row (and so write to it, and flush the WAL at commit) even when nothing changed; a read
-    takes no lock. The transaction ends here, either way: the route's own work begins anew
-    and no connection waits in a transaction while the route waits on Temporal.
+    takes no lock. Each statement stands alone (the API gives this an autocommit session):
+    the read, the upsert and the read after it need no snapshot in common, and no
+    connection waits in a transaction while the route waits on Temporal.
     """
     query = select(User.id, User.email, User.name).where(User.subject == claims.sub)
     known = (await session.exec(query)).first()

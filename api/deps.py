@@ -43,13 +43,14 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 async def get_caller(
     services: ServicesDep,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     if credentials is None:
         raise unauthorized("missing bearer token")
     claims = decode_token(credentials.credentials, services.settings)
-    return await identify_caller(session, claims)
+    # Its own session, statement by statement: the route's transaction is not begun for it.
+    async with services.autocommit_sessions() as session:
+        return await identify_caller(session, claims)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

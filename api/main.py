@@ -34,7 +34,7 @@ from api.routes.codec import CodecCors
 from api.sagas import CheckoutSagas
 from api.services import Services
 from infra.announcer import Announcer
-from infra.db import asyncpg_dsn, create_engine, session_factory
+from infra.db import asyncpg_dsn, autocommit_session_factory, create_engine, session_factory
 from infra.settings import Settings, get_settings
 from infra.stripe_api import connect_stripe
 from infra.telemetry import API_SERVICE, Telemetry, start_telemetry
@@ -79,6 +79,7 @@ def build_http_app(settings: Settings, live: LiveSockets, telemetry: Telemetry) 
         app.state.services = Services(
             settings=settings,
             sessions=session_factory(engine),
+            autocommit_sessions=autocommit_session_factory(engine),
             sagas=CheckoutSagas(
                 settings, data_converter(settings, codec), telemetry.temporal_interceptors()
             ),

@@ -17,6 +17,9 @@ from infra.settings import Settings
 class Services:
     settings: Settings
     sessions: SessionFactory
+    # For the one-statement lookups every request makes (who calls, which checkout a webhook
+    # is for): see `infra.db.autocommit_session_factory`.
+    autocommit_sessions: SessionFactory
     sagas: CheckoutSagas
     announcer: Announcer
     codec: EncryptionCodec

@@ -58,6 +58,14 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+def autocommit_session_factory(engine: AsyncEngine) -> SessionFactory:
+    """Sessions on the same pool whose every statement is its own transaction: no BEGIN and
+    no COMMIT, two round trips fewer each time. For a lookup of one statement, or a write
+    that one statement makes whole (an upsert); never for work that needs several
+    statements to agree."""
+    return session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 def asyncpg_dsn(database_url: str) -> str:
     """DATABASE_URL as asyncpg itself reads it, for a connection of its own outside the pool
     (a LISTEN): SQLAlchemy's `+asyncpg` dialect removed."""

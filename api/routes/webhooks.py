@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, func, literal
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import ServicesDep, SessionDep
+from api.deps import ServicesDep
 from api.errors import error_responses
 from api.metrics import ApiMetrics, MetricsDep, WebhookOutcome
 from api.sagas import CheckoutFinished
@@ -115,12 +115,11 @@ def _signed_by_stripe(text: str, header: str, services: Services) -> bool:
 )
 async def stripe_webhook(
     event: Annotated[dict[str, Any], Depends(verified_event)],
-    session: SessionDep,
     services: ServicesDep,
     metrics: MetricsDep,
 ) -> WebhookReceipt:
     try:
-        outcome, receipt = await _handle(event, session, services, metrics)
+        outcome, receipt = await _handle(event, services, metrics)
     except Exception:
         metrics.webhook(WebhookOutcome.ERROR)  # answered 503: Stripe delivers it again
         raise
@@ -129,7 +128,7 @@ async def stripe_webhook(
 
 
 async def _handle(
-    event: dict[str, Any], session: AsyncSession, services: Services, metrics: ApiMetrics
+    event: dict[str, Any], services: Services, metrics: ApiMetrics
 ) -> tuple[WebhookOutcome, WebhookReceipt]:
     try:
         payment_event = parse_payment_event(event)
@@ -145,8 +144,9 @@ async def _handle(
         unstorable = WebhookReceipt(handled=False, detail="event fields are not storable text")
         return WebhookOutcome.MALFORMED, unstorable
 
-    checkout = await _checkout_of(session, payment_event, services.settings.idempotency_prefix)
-    await session.commit()  # nothing written: ends the read before Temporal is asked
+    # One statement, so no transaction around it: nothing is held while Temporal is asked.
+    async with services.autocommit_sessions() as session:
+        checkout = await _checkout_of(session, payment_event, services.settings.idempotency_prefix)
     if checkout is None:
         log.warning(
             "Stripe event %s for unknown PaymentIntent %s",

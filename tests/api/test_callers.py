@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth import TokenClaims, identify_caller
-from infra.db import SessionFactory, create_engine, session_factory
+from infra.db import SessionFactory, autocommit_session_factory, create_engine, session_factory
 from tests.support.stack import unique
 from tests.support.statements import Statements
 
@@ -49,6 +49,27 @@ async def test_a_known_caller_with_the_same_claims_is_only_read(engine: AsyncEng
     assert statements.since(mark) == ["SELECT"]
     assert again == first
     assert await row_lock_marker(sessions, claims.sub) == marker
+
+
+async def test_a_known_caller_costs_one_round_trip_on_the_apis_sessions(
+    engine: AsyncEngine,
+) -> None:
+    """The API identifies callers on autocommit sessions: the read alone goes to PostgreSQL,
+    where a transaction would add its BEGIN and COMMIT."""
+    claims, statements = claims_of(unique("ada")), Statements(engine)
+    async with session_factory(engine)() as session:
+        await identify_caller(session, claims)
+
+    trips, mark = len(statements.transaction_control), len(statements.sent)
+    async with session_factory(engine)() as session:
+        await identify_caller(session, claims)
+    assert await statements.transaction_control_since(trips) == ["BEGIN", "COMMIT"]
+
+    trips, mark = len(statements.transaction_control), len(statements.sent)
+    async with autocommit_session_factory(engine)() as session:
+        await identify_caller(session, claims)
+    assert await statements.transaction_control_since(trips) == []
+    assert statements.since(mark) == ["SELECT"]
 
 
 async def test_a_new_caller_and_new_claims_are_written(engine: AsyncEngine) -> None:

@@ -50,10 +50,12 @@ async def test_an_event_finds_its_checkout_in_one_statement(stack: Stack) -> Non
 
     async with watched_api(stack) as (http, statements):
         for body in (declined, beat_the_row):
-            mark = len(statements.sent)
+            mark, trips = len(statements.sent), len(statements.transaction_control)
             receipt = await post_event(http, stack, body)
             assert receipt["handled"] is True, receipt
             assert statements.since(mark) == ["SELECT"]
+            # One round trip to PostgreSQL: no transaction is begun and committed around it.
+            assert await statements.transaction_control_since(trips) == []
 
 
 async def sold(stack: Stack) -> dict[str, Any]:
