@@ -8,6 +8,7 @@ import signal
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
+import uvloop
 from stripe import StripeClient
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -172,4 +173,4 @@ if __name__ == "__main__":
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(main())
+    uvloop.run(main())

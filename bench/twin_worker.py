@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 
+import uvloop
 from temporalio.worker import Worker
 
 from bench.twin import TWIN_ACTIVITIES, TwinWorkflow
@@ -50,4 +51,4 @@ if __name__ == "__main__":
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(main())
+    uvloop.run(main())
