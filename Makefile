@@ -54,7 +54,7 @@ CONCURRENCY ?= 16
 load: install
 	$(BIN)/python -m loadtest --checkouts $(N) --concurrency $(CONCURRENCY)
 
-# The full run takes about 15 minutes here (most of it opening 10,000 checkouts); QUICK=1 is CI's.
+# The full run takes about 22 minutes here (most of it opening 10,000 checkouts); QUICK=1 is CI's.
 bench: install
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(filter command line,$(origin N)),--checkouts $(N)) $(if $(filter command line,$(origin CONCURRENCY)),--concurrency $(CONCURRENCY)) $(if $(OPEN),--open-checkouts $(OPEN))
 
