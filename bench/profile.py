@@ -40,8 +40,10 @@ LIBRARIES = (
     ("metrics and traces", ("(prometheus_client/", "(opentelemetry/")),
     ("imports", ("<frozen importlib",)),
     ("asyncio", ("(asyncio/",)),
-    ("our code", ("(workflows/", "(activities/", "(api/", "(infra/", "(domain/")),
-    ("our code", ("(notifications/",)),
+    (
+        "our code",
+        ("(workflows/", "(activities/", "(api/", "(infra/", "(domain/", "(notifications/"),
+    ),
 )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,11 +110,10 @@ def _div(top: float, bottom: float) -> float:
     return top / bottom if bottom else float("inf")
 
 
-def cpu_per_operation(measured: Measured, parts: Callable[[str], bool] | None = None) -> float:
-    """CPU seconds per completed operation, over our processes (or those `parts` keeps)."""
-    keep = parts or (lambda part: part not in OUTSIDE)
+def cpu_per_operation(measured: Measured) -> float:
+    """CPU seconds per completed operation, over our processes (not those OUTSIDE)."""
     done = measured.timed.count - len(measured.timed.errors)
-    spent = sum(seconds for part, seconds in measured.cpu.items() if keep(part))
+    spent = sum(seconds for part, seconds in measured.cpu.items() if part not in OUTSIDE)
     return spent / done if done else 0.0
 
 

@@ -9,16 +9,7 @@ from pathlib import Path
 from types import TracebackType
 
 from devstack.cluster import REPO, Cluster, ClusterOptions
-from devstack.processes import (
-    Service,
-    free_port,
-    http_ok,
-    log_contains,
-    ready_or_stopped,
-    spawn,
-    tool,
-    wait_until,
-)
+from devstack.processes import Service, free_port, start_api, start_worker
 
 # Long enough that no checkout of a run expires while it runs: every one is paid or left open.
 PAYMENT_WINDOW_SECONDS = 4 * 3600
@@ -77,20 +68,16 @@ class BenchStack:
         self.cluster.stop()
 
     def _start_twin_worker(self, env: dict[str, str]) -> Service:
-        logs = self.cluster.logs
         command = [sys.executable, "-m", "bench.twin_worker"]
-        service = spawn("twin-worker", command, "", logs, env, REPO)
-        ready = lambda: log_contains(service.log_path, 0, b"Worker polling")  # noqa: E731
-        return ready_or_stopped(
-            service, lambda: wait_until(ready, "the twin's worker", 60, service.process)
-        )
+        return start_worker(REPO, env, self.cluster.logs, name="twin-worker", command=command)
 
     def _start_bare_webhook(self, env: dict[str, str]) -> Service:
-        url = self.bare_webhook_url
-        command = [tool("uvicorn"), "bench.bare_webhook:app", "--host", "127.0.0.1"]
-        command += ["--port", str(self.bare_port)]  # as `start_api` runs the API
-        service = spawn("bare-webhook", command, url, self.cluster.logs, env, REPO)
-        ready = lambda: http_ok(f"{url}/healthz")  # noqa: E731
-        return ready_or_stopped(
-            service, lambda: wait_until(ready, "the bare endpoint", 60, service.process)
+        # Served as the API is: the same uvicorn, the same options.
+        return start_api(
+            REPO,
+            self.bare_port,
+            env,
+            self.cluster.logs,
+            app="bench.bare_webhook:app",
+            name="bare-webhook",
         )

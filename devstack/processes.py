@@ -253,16 +253,24 @@ def log_contains(path: Path | None, offset: int, text: bytes) -> bool:
 
 
 def start_worker(
-    repo: Path, env: dict[str, str], log_dir: Path, *, settle_seconds: float = 1.0
+    repo: Path,
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    settle_seconds: float = 1.0,
+    name: str = "worker",
+    command: Sequence[str] | None = None,
 ) -> Service:
-    """`python worker.py`, ready once it says it polls its task queue."""
-    offset = log_size(log_dir / "worker.log")  # the log is appended to across restarts
-    service = spawn("worker", [sys.executable, str(repo / "worker.py")], "", log_dir, env, repo)
+    """`python worker.py` (or another worker's `command`), ready once it says it polls its
+    task queue."""
+    offset = log_size(log_dir / f"{name}.log")  # the log is appended to across restarts
+    command = command or [sys.executable, str(repo / "worker.py")]
+    service = spawn(name, command, "", log_dir, env, repo)
 
     def wait() -> None:
         wait_until(
             lambda: log_contains(service.log_path, offset, WORKER_READY_LINE),
-            "the worker",
+            f"the {name}",
             60,
             service.process,
         )
@@ -274,14 +282,23 @@ def start_worker(
     return ready_or_stopped(service, wait)
 
 
-def start_api(repo: Path, port: int, env: dict[str, str], log_dir: Path | None) -> Service:
-    """`uvicorn api.main:app`, ready once GET /healthz answers (the database is reachable)."""
+def start_api(
+    repo: Path,
+    port: int,
+    env: dict[str, str],
+    log_dir: Path | None,
+    *,
+    app: str = "api.main:app",
+    name: str = "api",
+) -> Service:
+    """`uvicorn api.main:app` (or another `app`), ready once GET /healthz answers (for the
+    API: the database is reachable)."""
     url = f"http://127.0.0.1:{port}"
-    command = [tool("uvicorn"), "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    service = spawn("api", command, url, log_dir, env, repo)
+    command = [tool("uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)]
+    service = spawn(name, command, url, log_dir, env, repo)
     return ready_or_stopped(
         service,
-        lambda: wait_until(lambda: http_ok(f"{url}/healthz"), "the API", 60, service.process),
+        lambda: wait_until(lambda: http_ok(f"{url}/healthz"), f"the {name}", 60, service.process),
     )
 
 
