@@ -25,7 +25,11 @@ BidId = Annotated[
 ]
 
 
-def get_services(request: Request) -> Services:
+# Dependencies are all `async def`: FastAPI runs a plain `def` one in its thread pool, a hop
+# to another thread and back on every request for what is an attribute read.
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -56,7 +60,7 @@ async def get_caller(
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def require_operator(caller: CallerDep) -> Caller:
+async def require_operator(caller: CallerDep) -> Caller:
     if not caller.is_operator:
         raise forbidden("only operators can do this")
     return caller

@@ -90,7 +90,7 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_metrics(request: Request) -> ApiMetrics:
     metrics: ApiMetrics = request.app.state.metrics
     return metrics
 
