@@ -8,6 +8,7 @@ can go; if the first fails, a release changed what the patch relies on.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -29,6 +30,8 @@ from infra.stripe_api import connect_stripe
 
 DECLINED_WHEN_CHARGED = "pm_card_chargeCustomerFail"
 VISA = "pm_card_visa"
+# Where stock localstripe pickles its whole store on every write.
+STATE_FILE = Path("/tmp/localstripe.pickle")  # noqa: S108 (its path, fixed in localstripe)
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +121,25 @@ async def test_stock_localstripe_still_refuses_a_second_card_after_a_decline(
     assert updated.status == "requires_payment_method"
     with pytest.raises(stripe.InvalidRequestError):
         await intents.confirm_async(intent_id)
+
+
+def _state_file_stamp() -> int | None:
+    try:
+        return STATE_FILE.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+async def test_writes_keep_the_store_in_memory_without_rewriting_the_state_file(
+    our_stripe: stripe.StripeClient,
+) -> None:
+    before = _state_file_stamp()
+    intent = await our_stripe.v1.payment_intents.create_async(
+        params={"amount": 2_000, "currency": "eur"}
+    )
+    await our_stripe.v1.payment_intents.update_async(
+        intent.id, params={"metadata": {"bid_id": "7"}}
+    )
+    found = await our_stripe.v1.payment_intents.retrieve_async(intent.id)
+    assert found.metadata["bid_id"] == "7"  # kept, and found again
+    assert _state_file_stamp() == before
