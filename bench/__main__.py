@@ -30,7 +30,13 @@ import httpx
 
 from bench import profile
 from bench.memory import memory_with_open_checkouts
-from bench.phases import Bench, checkouts, time_to_pay_below_capacity, twin_checkouts
+from bench.phases import (
+    Bench,
+    checkouts,
+    put_up_auctions,
+    time_to_pay_below_capacity,
+    twin_checkouts,
+)
 from bench.plot import draw
 from bench.profile import Profile
 from bench.report import Results, as_json, run_name, table, write_json
@@ -95,7 +101,8 @@ async def run(stack: BenchStack, options: BenchOptions, files: Path) -> Results:
             bench = Bench(stack, AuctionClient(api, cluster.jwt_secret), bare, temporal,
                           stripe_connection.client)  # fmt: skip
             twin = await twin_checkouts(bench, options.checkouts, options.concurrency)
-            sold = await checkouts(bench, options.checkouts, options.concurrency)
+            put_up, auctions = await put_up_auctions(bench, options.checkouts, options.concurrency)
+            sold = await checkouts(bench, auctions, options.concurrency)
             below, twin_below = await time_to_pay_below_capacity(
                 bench, options.below_capacity, options.below_capacity_concurrency
             )
@@ -104,7 +111,7 @@ async def run(stack: BenchStack, options: BenchOptions, files: Path) -> Results:
                 bench, options.open_checkouts, options.concurrency
             )
             results = Results(
-                dataclasses.asdict(options), twin, sold, below, twin_below, hooks, memory
+                dataclasses.asdict(options), twin, put_up, sold, below, twin_below, hooks, memory
             )
             if options.profile:
                 results.profiles = await profiled_checkouts(bench, options, files)
@@ -116,8 +123,9 @@ async def run(stack: BenchStack, options: BenchOptions, files: Path) -> Results:
 async def profiled_checkouts(bench: Bench, options: BenchOptions, files: Path) -> list[Profile]:
     """The checkouts phase again, its Python processes sampled: where their CPU goes."""
     pids = {part: pid for part, pid in bench.stack.pids().items() if part in PROFILED}
+    _, auctions = await put_up_auctions(bench, options.checkouts, options.concurrency)
     with profile.sampling(pids, files.parent, f"{files.name}-profile") as outputs:
-        await checkouts(bench, options.checkouts, options.concurrency)
+        await checkouts(bench, auctions, options.concurrency)
     found = [profile.summarize(part, path) for part, path in outputs.items()]
     return [summary for summary in found if summary is not None]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -25,7 +25,7 @@ from bench.driver import Timed, run_many
 from bench.stack import DRIVER, BenchStack
 from bench.twin import twin_workflow_id
 from bench.usage import PartUsage, cpu_spent, snapshot
-from devstack.auction_client import AuctionClient, OpenCheckout
+from devstack.auction_client import Auction, AuctionClient, OpenCheckout
 from devstack.pay import VISA, attempt_payment
 from devstack.stripe_events import deliver, event_body
 from infra.db import asyncpg_dsn
@@ -204,11 +204,28 @@ async def twin_checkouts(bench: Bench, count: int, concurrency: int) -> Measured
 # The service.
 
 
-async def checkouts(bench: Bench, count: int, concurrency: int) -> Measured:
-    """Checkouts through the API: closed, paid at Stripe, the webhook posted, sold."""
+async def put_up_auctions(
+    bench: Bench, count: int, concurrency: int
+) -> tuple[Measured, list[Auction]]:
+    """Artworks with one bid each, still open: the auction's work, which the twin has no
+    counterpart of. Measured on its own; the checkouts phase starts from these."""
+    auctions: list[Auction] = []
 
     async def one(index: int) -> None:
-        opened = await bench.api.close_on_one_bid(PRICE, WINNING_BID, CURRENCY)
+        auctions.append(await bench.api.put_up_with_one_bid(PRICE, WINNING_BID, CURRENCY))
+
+    measured = await bench.measure(
+        run_many("auctions put up (artwork, bid)", count, concurrency, one)
+    )
+    return measured, auctions
+
+
+async def checkouts(bench: Bench, auctions: Sequence[Auction], concurrency: int) -> Measured:
+    """Checkouts through the API: the auction closed, the intent asked for, paid at Stripe,
+    the webhook posted, sold. Timed from the close, as the twin is from its start."""
+
+    async def one(index: int) -> None:
+        opened = await bench.api.close(auctions[index])
         status, declined = await attempt_payment(bench.stripe, opened.payment_intent_id, VISA)
         if status != "succeeded":
             raise RuntimeError(f"the payment is {status} ({declined})")
@@ -220,7 +237,7 @@ async def checkouts(bench: Bench, count: int, concurrency: int) -> Measured:
         _expect_sold(await handle.result(), f"checkout of bid {opened.bid_id}")
         bench.sold_events.append(event)
 
-    return await bench.measure(run_many("checkouts: close → sold", count, concurrency, one))
+    return await bench.measure(run_many("checkouts: close → sold", len(auctions), concurrency, one))
 
 
 async def time_to_pay_below_capacity(

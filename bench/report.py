@@ -50,6 +50,7 @@ class Ratio:
 class Results:
     options: dict[str, Any]
     twin: Measured
+    put_up: Measured
     checkouts: Measured
     below_capacity: Measured
     twin_below_capacity: Measured
@@ -58,7 +59,8 @@ class Results:
     profiles: list[Profile] = field(default_factory=list)
 
     def errors(self) -> list[str]:
-        measured = [self.twin, self.checkouts, self.below_capacity, self.twin_below_capacity]
+        measured = [self.twin, self.put_up, self.checkouts]
+        measured += [self.below_capacity, self.twin_below_capacity]
         measured += [self.webhooks.service, self.webhooks.bare, self.memory.opening]
         measured += [self.webhooks.finished] if self.webhooks.finished else []
         return [error for phase in measured for error in phase.timed.errors]
@@ -146,6 +148,7 @@ def as_json(results: Results, started_at: datetime, wall_seconds: float) -> dict
     hooks = results.webhooks
     phases = {
         "twin": results.twin,
+        "auctions_put_up": results.put_up,
         "checkouts": results.checkouts,
         "close_to_intent_below_capacity": results.below_capacity,
         "twin_start_to_first_activity_below_capacity": results.twin_below_capacity,
@@ -192,6 +195,7 @@ def table(results: Results) -> str:
     ]
     named = [
         ("no-op twin, start → sold", results.twin),
+        ("auctions put up (artwork, bid)", results.put_up),
         ("checkouts, close → sold", results.checkouts),
         ("close → intent ready (below capacity)", results.below_capacity),
         ("twin start → first activity (below cap.)", results.twin_below_capacity),
