@@ -23,6 +23,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from bench.driver import Timed, run_many
 from bench.stack import DRIVER, BenchStack
+from bench.temporal_requests import handled_between, read_requests
 from bench.twin import twin_workflow_id
 from bench.usage import PartUsage, cpu_spent, snapshot
 from devstack.auction_client import Auction, AuctionClient, OpenCheckout
@@ -57,6 +58,7 @@ class Measured:
     timed: Timed
     cpu: dict[str, float]
     transactions: dict[str, int] = field(default_factory=dict)
+    temporal_requests: dict[str, int] = field(default_factory=dict)  # by operation
 
 
 @dataclass
@@ -97,12 +99,16 @@ class Bench:
 
     async def measure(self, timing: Coroutine[Any, Any, Timed]) -> Measured:
         await self.quiesce()
+        metrics = self.stack.cluster.temporal_metrics_url
+        requested = await read_requests(metrics)
         before, committed = self.usage(), await self._transactions()
         timed = await timing
         cpu = cpu_spent(before, self.usage())
         await asyncio.sleep(STATS_FLUSH_SECONDS)
         after = await self._transactions()
-        return Measured(timed, cpu, {kind: after[kind] - committed[kind] for kind in after})
+        transactions = {kind: after[kind] - committed[kind] for kind in after}
+        handled = handled_between(requested, await read_requests(metrics))
+        return Measured(timed, cpu, transactions, handled)
 
     async def _transactions(self) -> dict[str, int]:
         connection = await asyncpg.connect(asyncpg_dsn(self.stack.cluster.database_url))

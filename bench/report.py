@@ -119,6 +119,16 @@ def cpu_per_operation(measured: Measured) -> float:
     return spent / done if done else 0.0
 
 
+def requests_per_operation(measured: Measured, shown: int = 6) -> str:
+    """The phase's Temporal requests per operation of the phase: the total, then the most
+    frequent kinds."""
+    count = max(1, measured.timed.count)
+    total = sum(measured.temporal_requests.values()) / count
+    kinds = list(measured.temporal_requests.items())[:shown]
+    detail = ", ".join(f"{name} {handled / count:.1f}" for name, handled in kinds)
+    return f"{total:.1f} ({detail})"
+
+
 def cores_busy(measured: Measured) -> float:
     """How many cores every process of the machine's stack kept busy, on average, driver
     included: near the machine's count, the phase was bound by CPU."""
@@ -141,6 +151,7 @@ def _phase(measured: Measured) -> dict[str, Any]:
         "cpu_ms_per_operation": round(cpu_per_operation(measured) * 1000, 2),
         "cores_busy": round(cores_busy(measured), 2),
         "postgres_transactions": measured.transactions,
+        "temporal_requests": measured.temporal_requests,
     }
 
 
@@ -223,7 +234,12 @@ def table(results: Results) -> str:
         for kind, count in sold.transactions.items()
     )
     rows += ["", f"  CPU ms per checkout by process: {per_part}"]
-    rows += [f"  PostgreSQL transactions per checkout: {per_checkout}", ""]
+    rows += [f"  PostgreSQL transactions per checkout: {per_checkout}"]
+    rows += [
+        f"  Temporal requests per {who}: {requests_per_operation(measured)}"
+        for who, measured in (("checkout", sold), ("twin", results.twin))
+    ]
+    rows += [""]
     rows += [ratio.line() for ratio in results.ratios()]
     for profile in results.profiles:
         shares = ", ".join(

@@ -64,10 +64,11 @@ class ClusterPorts:
     localstripe: int
     api: int
     smtp: int
+    temporal_metrics: int  # the server's Prometheus metrics (`make bench` reads its requests)
 
     @classmethod
     def pick(cls) -> ClusterPorts:
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+        return cls(*(free_port() for _ in range(6)))
 
 
 class Cluster:
@@ -104,6 +105,10 @@ class Cluster:
     @property
     def temporal_address(self) -> str:
         return f"127.0.0.1:{self.ports.temporal}"
+
+    @property
+    def temporal_metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.temporal_metrics}/metrics"
 
     @property
     def temporal_db(self) -> Path:
@@ -217,6 +222,7 @@ class Cluster:
                 self.temporal_db,
                 self.logs,
                 codec_endpoint=f"{self.api_url}/codec",
+                metrics_port=self.ports.temporal_metrics,
             )
         elif part == "localstripe":
             service = start_localstripe(self.ports.localstripe, self.logs)

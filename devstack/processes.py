@@ -184,8 +184,10 @@ def start_temporal(
     log_dir: Path | None = None,
     *,
     codec_endpoint: str | None = None,
+    metrics_port: int | None = None,
 ) -> Service:
-    """The dev server and its Web UI; with `codec_endpoint`, the UI decodes payloads there."""
+    """The dev server and its Web UI; with `codec_endpoint`, the UI decodes payloads there;
+    its Prometheus metrics on `metrics_port` (else on a port of its choosing)."""
     command = [
         tool("temporal"), "server", "start-dev",
         "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
@@ -194,6 +196,8 @@ def start_temporal(
     ]  # fmt: skip
     if codec_endpoint is not None:
         command += ["--ui-codec-endpoint", codec_endpoint]
+    if metrics_port is not None:
+        command += ["--metrics-port", str(metrics_port)]
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         # WAL keeps a persistent dev server near the in-memory one's speed.

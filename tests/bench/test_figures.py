@@ -11,6 +11,7 @@ from bench.__main__ import QUICK, BenchOptions, parse
 from bench.driver import percentile
 from bench.profile import summarize
 from bench.report import Ratio, run_name
+from bench.temporal_requests import handled_between, requests_by_operation
 from bench.webhooks import _spread
 
 
@@ -85,3 +86,25 @@ def test_a_run_is_named_by_its_start_in_utc() -> None:
     started = datetime(2026, 12, 1, 3, 4, 5, tzinfo=UTC)
     assert run_name(started, quick=False) == "20261201T030405Z"
     assert run_name(started, quick=True) == "20261201T030405Z-quick"
+
+
+EXPOSITION = """\
+# HELP service_requests service_requests counter
+# TYPE service_requests counter
+service_requests{namespace="default",operation="SignalWorkflowExecution",service_name="frontend"} 12
+service_requests{namespace="default",operation="PollWorkflowTaskQueue",service_name="frontend"} 40
+service_requests{namespace="_unknown_",operation="PollWorkflowTaskQueue",service_name="matching"} 2
+service_requests_total_bogus{operation="SignalWorkflowExecution"} 99
+persistence_requests{operation="UpdateWorkflowExecution"} 7
+"""
+
+
+def test_temporal_requests_are_summed_per_operation_and_counted_between_reads() -> None:
+    before = requests_by_operation(EXPOSITION)
+    assert before == {"SignalWorkflowExecution": 12.0, "PollWorkflowTaskQueue": 42.0}
+    after = {"SignalWorkflowExecution": 15.0, "PollWorkflowTaskQueue": 52.0, "StartWorkflow": 1.0}
+    assert handled_between(before, after) == {
+        "PollWorkflowTaskQueue": 10,
+        "SignalWorkflowExecution": 3,
+        "StartWorkflow": 1,
+    }
