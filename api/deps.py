@@ -45,6 +45,17 @@ async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+async def get_read_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    """For a route that only reads: every statement is its own transaction. Under READ
+    COMMITTED each statement of a transaction takes its own snapshot anyway, so a BEGIN and
+    a COMMIT around reads are two round trips that make them agree on nothing more."""
+    async with services.autocommit_sessions() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+
+
 async def get_caller(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

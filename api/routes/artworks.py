@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api.deps import ArtworkId, CallerDep, ServicesDep, SessionDep
+from api.deps import ArtworkId, CallerDep, ReadSessionDep, ServicesDep, SessionDep
 from api.errors import conflict, error_responses, forbidden, not_found
 from api.schemas import ArtworkCreate, ArtworkPublic, CloseResult
 from api.services import Services
@@ -64,7 +64,7 @@ async def get_artwork(artwork_id: ArtworkId, _: CallerDep, session: SessionDep) 
     ),
 )
 async def close_auction(
-    artwork_id: ArtworkId, caller: CallerDep, session: SessionDep, services: ServicesDep
+    artwork_id: ArtworkId, caller: CallerDep, session: ReadSessionDep, services: ServicesDep
 ) -> CloseResult:
     """The highest bid wins: its checkout saga starts and takes the artwork off sale.
 
@@ -85,7 +85,7 @@ async def close_auction(
     else:
         winner = await _winning_bid(session, artwork)
         reuse = RESTART_FAILED_ONLY
-    await session.commit()  # release the snapshot before waiting on the saga
+    await session.commit()  # the connection goes back to the pool while the saga works
 
     saga = services.sagas.input_for(winner, artwork)
     amount, fee_amount = await _reserved_charge(session, services, saga, winner, reuse)

@@ -8,7 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.auth import Caller
-from api.deps import CallerDep, PaymentId, ServicesDep, SessionDep
+from api.deps import CallerDep, PaymentId, ReadSessionDep, ServicesDep, SessionDep
 from api.errors import conflict, error_responses, forbidden, not_found
 from api.schemas import CheckoutIntent, CreateIntentRequest, PaymentPublic
 from domain.checkout import BidStatus
@@ -34,7 +34,7 @@ router = APIRouter(prefix="/api/payments", tags=["payments"])
     ),
 )
 async def create_intent(
-    body: CreateIntentRequest, caller: CallerDep, session: SessionDep, services: ServicesDep
+    body: CreateIntentRequest, caller: CallerDep, session: ReadSessionDep, services: ServicesDep
 ) -> CheckoutIntent:
     """The winning bidder's PaymentIntent: the same answer however often it is asked."""
     bid = await session.get(Bid, body.bid_id)
@@ -46,7 +46,7 @@ async def create_intent(
         raise conflict("this bid has not won: the auction is still open")
     artwork = await session.get(Artwork, bid.artwork_id)
     assert artwork is not None
-    await session.commit()  # release the snapshot before waiting on the saga
+    await session.commit()  # the connection goes back to the pool while the saga works
 
     if bid.status == BidStatus.WON:
         try:
