@@ -2,9 +2,10 @@
 
 A claim is one UPDATE: it takes the due rows no other dispatcher holds (`SKIP LOCKED`), counts
 the attempt and pushes `next_attempt_at` past the end of the send (the lease), then commits.
-The SMTP conversation runs outside any transaction; a dispatcher that dies during it leaves
-the row to be claimed again when the lease ends. `attempts` is the claim's fencing token: an
-outcome is recorded only while the row still carries the attempt that produced it.
+The SMTP conversations run outside any transaction; a dispatcher that dies during them leaves
+the rows to be claimed again when the lease ends. `attempts` is the claim's fencing token: a
+failure or a release is recorded only while the row still carries the attempt that produced
+it. A pass's sent mails are marked in one statement; failures are rare and written per row.
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ _CLAIM = text(
     """
 )
 
+# Not fenced by the attempt: a mail the server accepted is sent, whoever holds the row now.
 _MARK_SENT = text(
     """
     UPDATE notifications
     SET status = 'sent', sent_at = now(), updated_at = now()
-    WHERE id = :id AND status = 'pending'
+    WHERE id = ANY(:ids) AND status = 'pending'
     """
 )
 
@@ -60,6 +62,18 @@ _RECORD_FAILURE = text(
     SET status = :status, last_error = :last_error,
         next_attempt_at = COALESCE(:next_attempt_at, next_attempt_at), updated_at = now()
     WHERE id = :id AND attempts = :attempts AND status = 'pending'
+    """
+)
+
+
+# A claim whose send never started gives back the attempt it counted, and the row is due
+# again at once. Written while the lease still runs, so no other claim has this attempt.
+_RELEASE = text(
+    """
+    UPDATE notifications AS n
+    SET attempts = n.attempts - 1, next_attempt_at = now(), updated_at = now()
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS integer[])) AS claim(id, attempts)
+    WHERE n.id = claim.id AND n.attempts = claim.attempts AND n.status = 'pending'
     """
 )
 
@@ -100,9 +114,19 @@ async def claim_due(session: AsyncSession, *, limit: int, lease: timedelta) -> l
     ]
 
 
-async def mark_sent(session: AsyncSession, mail_id: int) -> None:
+async def mark_sent(session: AsyncSession, mail_ids: Sequence[int]) -> None:
+    """Marks the mails the server accepted as sent, in one statement."""
     async with session.begin():
-        await session.exec(_MARK_SENT, params={"id": mail_id})  # type: ignore[call-overload]
+        await session.exec(_MARK_SENT, params={"ids": list(mail_ids)})  # type: ignore[call-overload]
+
+
+async def release(session: AsyncSession, mails: Sequence[ClaimedMail]) -> int:
+    """Gives back claims whose mails were never handed to the server: due again at once,
+    their attempt not counted. Returns how many rows were still these claims' to give back."""
+    params = {"ids": [mail.id for mail in mails], "attempts": [mail.attempts for mail in mails]}
+    async with session.begin():
+        result = await session.exec(_RELEASE, params=params)  # type: ignore[call-overload]
+    return int(result.rowcount)
 
 
 async def record_failure(

@@ -1,16 +1,22 @@
 """Sends the queued notifications, each once, beside the Temporal worker.
 
-A pass claims the due rows (see `infra/outbox.py`), renders and sends them concurrently, one
-SMTP conversation each and no transaction open meanwhile, then records each outcome. Passes
-run when a transaction queues mail (`LISTEN auction_mail` on a connection of its own, which
-is reopened whenever PostgreSQL drops it) and every `poll_seconds` for the retries that fall
-due; a full batch is followed by another pass at once.
+A pass claims the due rows (see `infra/outbox.py`), then renders and sends them with no
+transaction open, over a few SMTP connections each reused for several mails
+(`notifications/sending.py`), and records the outcomes: the mails sent in one UPDATE once the
+pass's sends are done, each failure on its own row, and the mails the pass had no time to
+start released for the next one. Passes run when a transaction queues mail (`LISTEN
+auction_mail` on a connection of its own, which is reopened whenever PostgreSQL drops it) and
+every `poll_seconds` for the retries that fall due; a full batch is followed by another pass
+at once.
 
-Once each: rows are claimed with `SKIP LOCKED` under a lease longer than a whole send, so two
+Once each: rows are claimed with `SKIP LOCKED` under a lease longer than a whole pass, so two
 dispatchers never hold one row. One window stays open, as with any SMTP client: the server
 accepted the message and the process died (or PostgreSQL became unreachable for the whole
-lease) before the row was marked sent. The row is sent again when its lease ends, under the
-same Message-ID, which lets mail clients and the recipient's server recognise the copy.
+lease) before the row was marked sent. Since sent mails are marked together at the end of
+their pass, that window now lasts from a message's acceptance to the end of its pass (at
+worst twice SMTP_TIMEOUT_SECONDS, in practice the few milliseconds the pass's other sends
+take). The row is sent again when its lease ends, under the same Message-ID, which lets mail
+clients and the recipient's server recognise the copy.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Self
 
 import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,27 +38,43 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from domain.mail_delivery import RetryPolicy
 from infra.announcer import MAIL_CHANNEL
 from infra.db import SessionFactory, asyncpg_dsn
-from infra.outbox import ClaimedMail, claim_due, mark_sent, record_failure
+from infra.outbox import ClaimedMail, claim_due, mark_sent, record_failure, release
 from infra.settings import Settings
-from notifications.render import MailRenderer, RenderFailed, compose
-from notifications.smtp import SendFailed, SmtpSender
+from notifications.render import MailRenderer, compose
+from notifications.sending import Failure, PassClock, PassOutcome, Sender, send_claimed
+from notifications.smtp import SmtpSender
 
 log = logging.getLogger("notifications")
 
 LISTENER_NAME = "auction-mail-dispatcher"
-# What a send may take beyond SMTP_TIMEOUT_SECONDS: rendering, and recording the outcome
-# through a database that is slow to answer.
+# What a pass may take beyond its sends: rendering, QUIT, and recording the outcomes through
+# a database that is slow to answer.
 LEASE_MARGIN = timedelta(seconds=30)
 _DATABASE_ERRORS = (SQLAlchemyError, OSError, asyncpg.PostgresError, TimeoutError)
 
 
-class Sender(Protocol):
-    async def send(self, message: EmailMessage, recipient: str) -> None: ...
+def send_window(settings: Settings) -> timedelta:
+    """How long after its claim a pass may start a send: one SMTP_TIMEOUT_SECONDS.
+
+    A connection sends its mails one after another, so a lease sized on one send no longer
+    covers a pass; one sized on a whole batch (SMTP_TIMEOUT_SECONDS for each of its mails)
+    would hold the mails of a dispatcher that died that long. Bounding when sends may start
+    bounds the pass instead: each send keeps its whole SMTP_TIMEOUT_SECONDS, and the last one
+    ends by twice that after the claim. Only a server slow enough to use up the window leaves
+    mails unstarted, and those are released for the next pass without counting an attempt.
+    """
+    return timedelta(seconds=settings.smtp_timeout_seconds)
+
+
+def lease_for(settings: Settings) -> timedelta:
+    """A claim's lease: the send window, the last send's SMTP_TIMEOUT_SECONDS, LEASE_MARGIN."""
+    return send_window(settings) + timedelta(seconds=settings.smtp_timeout_seconds) + LEASE_MARGIN
 
 
 class MailDispatcher:
     """`async with MailDispatcher(...)`: runs until the block ends, then finishes the sends
-    in flight (bounded by SMTP_TIMEOUT_SECONDS) and stops."""
+    in flight (bounded by SMTP_TIMEOUT_SECONDS), releases the mails its pass had not started
+    yet, and stops."""
 
     def __init__(
         self,
@@ -62,7 +84,6 @@ class MailDispatcher:
         sender: Sender | None = None,
         poll_seconds: float = 5.0,
         batch_size: int = 20,
-        lease: timedelta | None = None,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
@@ -74,7 +95,8 @@ class MailDispatcher:
         )
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
-        self._lease = lease or timedelta(seconds=settings.smtp_timeout_seconds) + LEASE_MARGIN
+        self._send_window = send_window(settings)
+        self._lease = lease_for(settings)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -128,44 +150,20 @@ class MailDispatcher:
             log.info("Mail dispatcher stopped")
 
     async def dispatch_due(self) -> int:
-        """One pass: claims the due mails, sends them, records each outcome."""
+        """One pass: claims the due mails, sends them, records the outcomes."""
         async with self._sessions() as session:
             claimed = await claim_due(session, limit=self._batch_size, lease=self._lease)
         if claimed:
-            started = time.monotonic()
-            await asyncio.gather(*(self._deliver(mail, started) for mail in claimed))
-        return len(claimed)
-
-    # One mail.
-
-    async def _deliver(self, mail: ClaimedMail, claimed: float) -> None:
-        """Sends one claimed mail and records the outcome; never raises."""
-
-        def failed_at() -> datetime:
-            return mail.claimed_at + timedelta(seconds=time.monotonic() - claimed)
-
-        try:
-            message = self._message(mail)
-        except (RenderFailed, ValueError) as broken:  # the row itself: no retry mends it
-            await self._failed(mail, str(broken), claimed, permanent=True, at=failed_at())
-            return
-        try:
-            await self._sender.send(message, mail.recipient_email)
-        except SendFailed as failed:
-            await self._failed(
-                mail, failed.detail, claimed, permanent=failed.permanent, at=failed_at()
+            clock = PassClock(
+                time.monotonic(),
+                self._send_window.total_seconds(),
+                stopping=self._stopping.is_set,
             )
-            return
-        except Exception as unexpected:  # a bug must cost a retry, never the dispatcher
-            log.exception("Sending %s failed unexpectedly", mail.message_id)
-            await self._failed(mail, repr(unexpected), claimed, permanent=False, at=failed_at())
-            return
-        log.info("Sent %s %s (attempt %d)", mail.kind.value, mail.message_id, mail.attempts)
-        await self._record(
-            lambda session: mark_sent(session, mail.id),
-            claimed,
-            f"marking {mail.message_id} sent; it is sent again when its lease ends",
-        )
+            outcome = await send_claimed(
+                claimed, sender=self._sender, build=self._message, clock=clock
+            )
+            await self._record_outcome(outcome, clock.claimed)
+        return len(claimed)
 
     def _message(self, mail: ClaimedMail) -> EmailMessage:
         now = datetime.now(UTC)
@@ -181,16 +179,45 @@ class MailDispatcher:
             now=now,
         )
 
-    async def _failed(
-        self, mail: ClaimedMail, error: str, claimed: float, *, permanent: bool, at: datetime
-    ) -> None:
+    # Recording what became of the mails.
+
+    async def _record_outcome(self, outcome: PassOutcome, claimed: float) -> None:
+        """The sent mails first, in one statement: that closes the documented window."""
+        if outcome.sent:
+            sent_ids = [mail.id for mail in outcome.sent]
+            await self._record(
+                lambda session: mark_sent(session, sent_ids),
+                claimed,
+                f"marking {len(sent_ids)} mail(s) sent; they are sent again when their lease ends",
+            )
+        writes = [self._failed(failure, claimed) for failure in outcome.failed]
+        if outcome.unsent:
+            writes.append(self._released(outcome.unsent, claimed))
+        await asyncio.gather(*writes)
+
+    async def _released(self, unsent: list[ClaimedMail], claimed: float) -> None:
+        if not self._stopping.is_set():
+            log.warning(
+                "%d mail(s) not started within %g s of their claim (a slow SMTP server); "
+                "released for the next pass",
+                len(unsent),
+                self._send_window.total_seconds(),
+            )
+        await self._record(
+            lambda session: release(session, unsent),
+            claimed,
+            f"releasing {len(unsent)} mail(s); they are claimed again when their lease ends",
+        )
+
+    async def _failed(self, failure: Failure, claimed: float) -> None:
+        mail, error = failure.mail, failure.error
         retry_at = None
-        if not permanent:
+        if not failure.permanent:
             retry_at = self._policy.next_attempt(
-                attempts=mail.attempts, queued_at=mail.queued_at, failed_at=at
+                attempts=mail.attempts, queued_at=mail.queued_at, failed_at=failure.at
             )
         if retry_at is None:
-            why = "refused for good" if permanent else "retried for MAIL_RETRY_HOURS"
+            why = "refused for good" if failure.permanent else "retried for MAIL_RETRY_HOURS"
             log.error(
                 "Gave up on %s %s (notification %d) after %d attempt(s), %s: %s",
                 mail.kind.value,

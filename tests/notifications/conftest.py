@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest_asyncio
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.processes import run_migrations
 from infra.db import SessionFactory, session_factory
@@ -23,6 +24,7 @@ from tests.support.databases import empty_database
 @dataclass(frozen=True)
 class MailDatabase:
     url: str
+    engine: AsyncEngine
     sessions: SessionFactory
 
 
@@ -37,4 +39,4 @@ async def mail_database(database_url: str) -> AsyncIterator[MailDatabase]:
                     text("SELECT setval(pg_get_serial_sequence(:table, 'id'), :start)"),
                     {"table": table, "start": start},
                 )
-        yield MailDatabase(url, session_factory(engine))
+        yield MailDatabase(url, engine, session_factory(engine))

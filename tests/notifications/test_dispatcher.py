@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -14,6 +16,7 @@ from domain.announcements import MailStatus
 from infra.outbox import claim_due
 from infra.settings import Settings
 from notifications.dispatcher import LISTENER_NAME, MailDispatcher
+from notifications.sending import SendSession
 from notifications.smtp import SmtpSender
 from tests.notifications.conftest import MailDatabase
 from tests.notifications.helpers import mail_settings, queue_mails, rows_of
@@ -21,16 +24,27 @@ from tests.support.polling import eventually
 from tests.support.smtp_server import smtp_server
 
 
-class CountingSender(SmtpSender):
-    """The real sender, counting what it handed to the server."""
+class CountingSender:
+    """The real sender, counting what the server accepted from it."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
+        self._smtp = SmtpSender(settings)
         self.sent: list[str] = []
 
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[SendSession]:
+        async with self._smtp.session() as smtp:
+            yield _CountingSession(smtp, self.sent)
+
+
+class _CountingSession:
+    def __init__(self, smtp: SendSession, sent: list[str]) -> None:
+        self._smtp = smtp
+        self._sent = sent
+
     async def send(self, message: EmailMessage, recipient: str) -> None:
-        await super().send(message, recipient)
-        self.sent.append(str(message["Message-ID"]))
+        await self._smtp.send(message, recipient)
+        self._sent.append(str(message["Message-ID"]))
 
 
 async def all_rows(db: MailDatabase, bid_id: int, status: MailStatus, count: int) -> None:
@@ -100,22 +114,35 @@ async def test_a_recipient_refused_for_good_fails_at_once(mail_database: MailDat
     assert row.last_error is not None and "550" in row.last_error
 
 
-async def test_stopping_finishes_the_sends_in_flight(mail_database: MailDatabase) -> None:
+async def test_stopping_finishes_the_send_in_flight_and_gives_back_the_others(
+    mail_database: MailDatabase,
+) -> None:
     async with smtp_server(delay_seconds=1.0) as inbox:
         settings = mail_settings(mail_database.url, inbox.port)
         dispatcher = MailDispatcher(settings, mail_database.sessions)
         async with dispatcher:
             await asyncio.wait_for(dispatcher.listening.wait(), 10)
-            auction, _ = await queue_mails(mail_database.sessions, 3)
+            auction, message_ids = await queue_mails(mail_database.sessions, 3)
             await eventually(
                 lambda: rows_of(mail_database.sessions, auction.bid_id),
                 lambda rows: all(row.attempts == 1 for row in rows),
                 what="the mails claimed",
             )
-        # The block waited for the server's answers and recorded them.
-        assert len(inbox.about(auction.bid_id)) == 3
-    rows = await rows_of(mail_database.sessions, auction.bid_id)
-    assert [row.status for row in rows] == [MailStatus.SENT] * 3
+        # The block waited for the server's answer to the send it had started (one connection,
+        # one message at a time, each taking the server 1 s) and recorded it; the mails not
+        # started yet were given back, their attempt not counted.
+        delivered = {mail.message_id for mail in inbox.about(auction.bid_id)}
+        rows = await rows_of(mail_database.sessions, auction.bid_id)
+        assert 1 <= len(delivered) < 3
+        assert {row.message_id for row in rows if row.status == MailStatus.SENT} == delivered
+        for row in rows:
+            if row.message_id not in delivered:
+                assert (row.status, row.attempts, row.last_error) == (MailStatus.PENDING, 0, None)
+        # The dispatcher that takes over sends them, at once.
+        async with MailDispatcher(settings, mail_database.sessions):
+            await all_rows(mail_database, auction.bid_id, MailStatus.SENT, 3)
+        received = Counter(mail.message_id for mail in inbox.about(auction.bid_id))
+    assert received == Counter(message_ids)
 
 
 async def test_the_listener_comes_back_after_postgres_drops_its_connection(

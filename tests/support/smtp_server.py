@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -50,11 +50,27 @@ class Received:
 
 @dataclass
 class Inbox:
+    """What the server received, and how it misbehaves: the faults count the messages (or
+    their recipients) the server was handed since it started, from 1."""
+
     port: int
     received: list[Received] = field(default_factory=list)
     refused_recipients: set[str] = field(default_factory=set)
     delay_seconds: float = 0.0
+    # The n-th message's DATA is answered by hanging up: the message is not kept.
+    hang_up_on_messages: set[int] = field(default_factory=set)
+    # The n-th RCPT is answered only after this many seconds.
+    stalled_recipients: dict[int, float] = field(default_factory=dict)
+    _conversations: int = 0
+    _messages: int = 0
+    _recipients: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def conversations(self) -> int:
+        """How many SMTP conversations clients opened (each starts with EHLO or HELO)."""
+        with self._lock:
+            return self._conversations
 
     def snapshot(self) -> list[Received]:
         with self._lock:
@@ -82,15 +98,43 @@ class _RecordingHandler:
     def __init__(self, inbox: Inbox) -> None:
         self._inbox = inbox
 
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
+    async def handle_HELO(  # noqa: N802 (aiosmtpd's hook names)
+        self, server: Any, session: Any, envelope: Any, hostname: str
+    ) -> str:
+        self._greeted(session, hostname)
+        return f"250 {server.hostname}"
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self._greeted(session, hostname)
+        return responses
+
+    def _greeted(self, session: Any, hostname: str) -> None:
+        session.host_name = hostname  # the hook's duty, in aiosmtpd
+        with self._inbox._lock:
+            self._inbox._conversations += 1
+
+    async def handle_RCPT(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        with self._inbox._lock:
+            self._inbox._recipients += 1
+            stall = self._inbox.stalled_recipients.get(self._inbox._recipients, 0.0)
+        if stall:
+            await asyncio.sleep(stall)
         if address in self._inbox.refused_recipients:
             return "550 5.1.1 no such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self._inbox._lock:
+            self._inbox._messages += 1
+            hang_up = self._inbox._messages in self._inbox.hang_up_on_messages
+        if hang_up:
+            server.transport.abort()  # no answer, and nothing kept
+            return "421 4.4.2 hung up"  # written to nobody
         if self._inbox.delay_seconds:
             await asyncio.sleep(self._inbox.delay_seconds)
         message = message_from_bytes(envelope.content, policy=policy.default)
@@ -102,10 +146,21 @@ class _RecordingHandler:
 
 @asynccontextmanager
 async def smtp_server(
-    port: int | None = None, *, refused: Collection[str] = (), delay_seconds: float = 0.0
+    port: int | None = None,
+    *,
+    refused: Collection[str] = (),
+    delay_seconds: float = 0.0,
+    hang_up_on_messages: Collection[int] = (),
+    stalled_recipients: Mapping[int, float] | None = None,
 ) -> AsyncIterator[Inbox]:
     """Listens on 127.0.0.1:`port` (a free one by default) until the block ends."""
-    inbox = Inbox(port or free_port(), refused_recipients=set(refused), delay_seconds=delay_seconds)
+    inbox = Inbox(
+        port or free_port(),
+        refused_recipients=set(refused),
+        delay_seconds=delay_seconds,
+        hang_up_on_messages=set(hang_up_on_messages),
+        stalled_recipients=dict(stalled_recipients or {}),
+    )
     controller = Controller(_RecordingHandler(inbox), hostname="127.0.0.1", port=inbox.port)
     # Starting waits for the server's thread to answer: not on the event loop.
     await asyncio.to_thread(controller.start)
