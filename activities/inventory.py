@@ -39,7 +39,7 @@ from domain.checkout import (
 )
 from infra.announcer import Announcer
 from infra.checkout_metrics import count_decline
-from infra.db import SessionFactory
+from infra.db import SessionFactory, without_transaction
 from infra.queries import checkout_facts, highest_active_bid
 from infra.tables import Artwork, Bid, Payment
 
@@ -207,6 +207,7 @@ class Inventory:
         """The intent recorded for this bid, if any: what a failed or canceled saga that has
         not opened one itself (a restarted run) must still settle with Stripe."""
         async with self._sessions() as session:
+            await without_transaction(session)
             payment = await _find_payment(session, bid.bid_id, lock=False)
         if payment is None:
             return RecordedIntent()

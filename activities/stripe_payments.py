@@ -27,7 +27,7 @@ from domain.announcements import payment_required
 from domain.checkout import IntentState, PaymentStatus, intent_state
 from domain.stripe_events import charge_id_of
 from infra.announcer import Announcer
-from infra.db import SessionFactory
+from infra.db import SessionFactory, without_transaction
 from infra.queries import checkout_facts, recorded_intent_id
 from infra.tables import Payment
 
@@ -182,6 +182,7 @@ class StripePayments:
 
     async def _recorded_intent_id(self, bid_id: int) -> str | None:
         async with self._sessions() as session:
+            await without_transaction(session)
             return await recorded_intent_id(session, bid_id)
 
     async def _record(

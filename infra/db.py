@@ -66,6 +66,13 @@ def autocommit_session_factory(engine: AsyncEngine) -> SessionFactory:
     return session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
 
+async def without_transaction(session: AsyncSession) -> None:
+    """Makes a fresh session's statements each its own transaction, as the sessions of
+    `autocommit_session_factory` are: for a lookup of one statement in code that holds a
+    transactional factory, no BEGIN and ROLLBACK around it. Call before its first statement."""
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def asyncpg_dsn(database_url: str) -> str:
     """DATABASE_URL as asyncpg itself reads it, for a connection of its own outside the pool
     (a LISTEN): SQLAlchemy's `+asyncpg` dialect removed."""

@@ -32,13 +32,15 @@ async def checkout_facts(session: AsyncSession, bid_id: int) -> CheckoutFacts:
     buyer, seller = aliased(User), aliased(User)
     query = (
         select(Bid, Artwork, buyer, seller)
+        .add_columns(Payment)  # a fifth entity, beyond the arities sqlmodel's select() types
         .join(Artwork, col(Artwork.id) == Bid.artwork_id)
         .join(buyer, col(buyer.id) == Bid.bidder_id)
         .join(seller, col(seller.id) == Artwork.seller_id)
-        .where(Bid.id == bid_id)
+        .outerjoin(Payment, col(Payment.bid_id) == Bid.id)  # none before the intent is opened
+        .where(col(Bid.id) == bid_id)
     )
-    bid, artwork, buyer_row, seller_row = (await session.exec(query)).one()
-    payment = (await session.exec(select(Payment).where(Payment.bid_id == bid_id))).first()
+    found = await session.exec(query)  # type: ignore[call-overload]
+    bid, artwork, buyer_row, seller_row, payment = found.one()
     assert artwork.id is not None and bid.id is not None
     return CheckoutFacts(
         bid_id=bid.id,
