@@ -1,8 +1,8 @@
 """The bare webhook endpoint the service's is measured against: `uvicorn bench.bare_webhook:app`.
 
 It does the least any Stripe webhook endpoint must: check the signature of the raw bytes,
-parse the event and signal one workflow (the twin named in the intent's metadata) through the
-service's payload converter. No database, no routing, no metrics.
+parse the event and signal one workflow (the saga or twin named in the intent's metadata)
+through the service's payload converter. No database, no routing, no metrics.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ async def webhook(request: Request) -> dict[str, Any]:
         raise HTTPException(400, "invalid signature") from None
     event = parse_payment_event(json.loads(text))
     if event is None or event.workflow_id is None:
-        raise HTTPException(400, "not an event for a twin")
+        raise HTTPException(400, "not an event for a workflow")
     client = await _temporal()
     await client.get_workflow_handle(event.workflow_id).signal("stripe_event", event)
     return {"handled": True}

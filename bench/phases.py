@@ -71,7 +71,6 @@ class Bench:
     # What the phases leave for the next ones.
     sold_events: list[dict[str, Any]] = field(default_factory=list)
     waiting: list[OpenCheckout] = field(default_factory=list)
-    waiting_twins: list[int] = field(default_factory=list)
     _next_twin: int = 0
 
     @property
@@ -252,24 +251,19 @@ async def time_to_pay_below_capacity(
     """Close → PaymentIntent ready for checkouts, start → first activity for twins, at a
     concurrency the stack serves without queueing. Both are left waiting for payment."""
 
-    # The close alone is timed: the driver's own times would include putting the artwork up.
-    close_seconds: list[float] = []
+    # Put up first, as for the checkouts phase: the close and the intent alone are timed.
+    _, auctions = await put_up_auctions(bench, count, concurrency)
 
     async def checkout(index: int) -> None:
-        auction = await bench.api.put_up_with_one_bid(PRICE, WINNING_BID, CURRENCY)
-        started = time.monotonic()
-        bench.waiting.append(await bench.api.close(auction))
-        close_seconds.append(time.monotonic() - started)
+        bench.waiting.append(await bench.api.close(auctions[index]))
 
     numbers = bench.twin_numbers(count)
 
     async def twin(index: int) -> None:
         await _start_twin(bench, numbers[index], AwaitedStage.RESERVED)
-        bench.waiting_twins.append(numbers[index])
 
     ours = await bench.measure(
         run_many("close → PaymentIntent ready", count, concurrency, checkout)
     )
-    ours.timed.latencies = close_seconds
     twins = await bench.measure(run_many("twin: start → first activity", count, concurrency, twin))
     return ours, twins

@@ -164,7 +164,7 @@ def as_json(results: Results, started_at: datetime, wall_seconds: float) -> dict
         "close_to_intent_below_capacity": results.below_capacity,
         "twin_start_to_first_activity_below_capacity": results.twin_below_capacity,
         "webhook_to_waiting_checkout": hooks.service,
-        "bare_webhook_to_waiting_twin": hooks.bare,
+        "bare_webhook_to_waiting_checkout": hooks.bare,
         "open_checkouts_for_memory": results.memory.opening,
     }
     if hooks.finished is not None:
@@ -211,7 +211,7 @@ def table(results: Results) -> str:
         ("close → intent ready (below capacity)", results.below_capacity),
         ("twin start → first activity (below cap.)", results.twin_below_capacity),
         ("webhook → waiting checkout", results.webhooks.service),
-        ("bare endpoint → waiting twin", results.webhooks.bare),
+        ("bare endpoint → waiting checkout", results.webhooks.bare),
     ]
     if results.webhooks.finished is not None:
         named.append(("webhook → finished checkout", results.webhooks.finished))

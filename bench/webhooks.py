@@ -1,9 +1,12 @@
 """The webhook endpoint against the bare one: the same deliveries, to checkouts waiting for
 their buyer, each event posted several times as Stripe's retries and duplicates do.
 
-Each event is new to its checkout once (the saga records a decline, the twin runs its no-op
-activity for it) and a duplicate after. Then the duplicates of sold checkouts' success
-events, which the service answers as finished.
+Both endpoints signal sagas: half the waiting checkouts hear of their decline through the
+service's endpoint, the other half through the bare one, which signals the saga its intent's
+metadata names. Each event is new to its checkout once (the saga records the decline and
+mails the buyer) and a duplicate after, behind either endpoint alike: what differs is the
+endpoint alone. Then the duplicates of sold checkouts' success events, which the service
+answers as finished.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.driver import run_many
-from bench.phases import FAILED, Bench, Measured, twin_event
+from bench.phases import FAILED, Bench, Measured
 from devstack.stripe_events import deliver, event_body
 
 
@@ -29,12 +32,12 @@ def _spread(events: list[dict[str, Any]], copies: int) -> list[dict[str, Any]]:
 
 
 async def webhooks(bench: Bench, copies: int, concurrency: int) -> WebhookMeasures:
+    half = len(bench.waiting) // 2
     declines = [
         await event_body(bench.stripe, checkout.payment_intent_id, FAILED)
-        for checkout in bench.waiting
+        for checkout in bench.waiting[: 2 * half]
     ]
-    ours = _spread(declines, copies)
-    theirs = _spread([twin_event(number, FAILED) for number in bench.waiting_twins], copies)
+    ours, theirs = _spread(declines[:half], copies), _spread(declines[half:], copies)
 
     async def to_service(index: int) -> None:
         response = await deliver(bench.api.http, ours[index], bench.secret)
@@ -50,7 +53,7 @@ async def webhooks(bench: Bench, copies: int, concurrency: int) -> WebhookMeasur
         run_many("webhook → waiting checkout", len(ours), concurrency, to_service)
     )
     bare = await bench.measure(
-        run_many("bare endpoint → waiting twin", len(theirs), concurrency, to_bare)
+        run_many("bare endpoint → waiting checkout", len(theirs), concurrency, to_bare)
     )
     finished = None
     sold = bench.sold_events[: len(ours)]
