@@ -57,13 +57,20 @@ class BenchOptions:
     below_capacity: int = 100
     below_capacity_concurrency: int = 4
     copies: int = 4  # deliveries of each webhook event
+    webhook_checkouts: int = 500  # waiting checkouts whose events each endpoint delivers
     open_checkouts: int = 10_000
     quick: bool = False
     profile: bool = False  # one more checkouts phase, sampled by py-spy
 
 
 QUICK = BenchOptions(
-    checkouts=30, concurrency=8, below_capacity=12, copies=3, open_checkouts=150, quick=True
+    checkouts=30,
+    concurrency=8,
+    below_capacity=12,
+    copies=3,
+    webhook_checkouts=12,
+    open_checkouts=150,
+    quick=True,
 )
 
 
@@ -106,9 +113,12 @@ async def run(stack: BenchStack, options: BenchOptions, files: Path) -> Results:
             below, twin_below = await time_to_pay_below_capacity(
                 bench, options.below_capacity, options.below_capacity_concurrency
             )
-            hooks = await webhooks(bench, options.copies, options.concurrency)
             memory = await memory_with_open_checkouts(
                 bench, options.open_checkouts, options.concurrency
+            )
+            # Among the checkouts left waiting, as deliveries reach a busy service.
+            hooks = await webhooks(
+                bench, options.webhook_checkouts, options.copies, options.concurrency
             )
             results = Results(
                 dataclasses.asdict(options), twin, put_up, sold, below, twin_below, hooks, memory

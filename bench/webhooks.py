@@ -1,8 +1,8 @@
 """The webhook endpoint against the bare one: the same deliveries, to checkouts waiting for
 their buyer, each event posted several times as Stripe's retries and duplicates do.
 
-Both endpoints signal sagas: half the waiting checkouts hear of their decline through the
-service's endpoint, the other half through the bare one, which signals the saga its intent's
+Both endpoints signal sagas among the checkouts left waiting: as many hear of their decline
+through the service's endpoint as through the bare one, which signals the saga its intent's
 metadata names. Each event is new to its checkout once (the saga records the decline and
 mails the buyer) and a duplicate after, behind either endpoint alike: what differs is the
 endpoint alone. Then the duplicates of sold checkouts' success events, which the service
@@ -31,13 +31,14 @@ def _spread(events: list[dict[str, Any]], copies: int) -> list[dict[str, Any]]:
     return [event for _ in range(copies) for event in events]
 
 
-async def webhooks(bench: Bench, copies: int, concurrency: int) -> WebhookMeasures:
-    half = len(bench.waiting) // 2
+async def webhooks(bench: Bench, checkouts: int, copies: int, concurrency: int) -> WebhookMeasures:
+    """`checkouts` waiting checkouts hear of their decline through each endpoint."""
+    each = min(checkouts, len(bench.waiting) // 2)
     declines = [
         await event_body(bench.stripe, checkout.payment_intent_id, FAILED)
-        for checkout in bench.waiting[: 2 * half]
+        for checkout in bench.waiting[: 2 * each]
     ]
-    ours, theirs = _spread(declines[:half], copies), _spread(declines[half:], copies)
+    ours, theirs = _spread(declines[:each], copies), _spread(declines[each:], copies)
 
     async def to_service(index: int) -> None:
         response = await deliver(bench.api.http, ours[index], bench.secret)
