@@ -9,6 +9,7 @@ bare webhook endpoint.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,10 @@ from devstack.auction_client import Auction, AuctionClient, OpenCheckout
 from devstack.pay import VISA, attempt_payment
 from devstack.stripe_events import deliver, event_body
 from infra.db import asyncpg_dsn
+from infra.settings import Settings
+from infra.tables import Artwork, Bid
 from workflows.search_attributes import start_attributes
-from workflows.starts import saga_summary
+from workflows.starts import saga_input, saga_summary
 from workflows.types import (
     AwaitCheckout,
     AwaitedStage,
@@ -76,6 +79,10 @@ class Bench:
     @property
     def secret(self) -> str:
         return self.stack.cluster.webhook_secret
+
+    @functools.cached_property
+    def settings(self) -> Settings:
+        return self.stack.cluster.settings()
 
     def usage(self) -> dict[str, PartUsage]:
         return snapshot(self.stack.pids(), alone=frozenset({DRIVER}))
@@ -136,15 +143,14 @@ def _expect_sold(status: CheckoutStatus, who: str) -> None:
 # The twin.
 
 
-def _twin_input(number: int) -> PaymentSagaInput:
-    return PaymentSagaInput(
-        bid_id=number,
-        artwork_id=number,
-        buyer_id=number,
-        seller_id=number,
-        hammer_price=Decimal(WINNING_BID),
-        currency=CURRENCY,
+def twin_input(number: int, settings: Settings) -> PaymentSagaInput:
+    """The twin's input, made as the API makes the saga's from a bid and its artwork, with the
+    stack's settings: the same fees and the same buyer's window."""
+    artwork = Artwork(
+        id=number, seller_id=number, title="Twin", starting_price=Decimal(PRICE), currency=CURRENCY
     )
+    bid = Bid(id=number, artwork_id=number, bidder_id=number, amount=Decimal(WINNING_BID))
+    return saga_input(bid, artwork, settings)
 
 
 def twin_event(number: int, event_type: str) -> dict[str, Any]:
@@ -167,7 +173,7 @@ def twin_event(number: int, event_type: str) -> dict[str, Any]:
 
 async def _start_twin(bench: Bench, number: int, stage: AwaitedStage) -> CheckoutStatus:
     """As the API starts and asks the saga: an update-with-start, with the same attributes."""
-    saga = _twin_input(number)
+    saga = twin_input(number, bench.settings)
     start: WithStartWorkflowOperation[Any, CheckoutStatus] = WithStartWorkflowOperation(
         "BenchTwinWorkflow",
         saga,

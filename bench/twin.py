@@ -149,7 +149,9 @@ class TwinWorkflow:
         status.original_expires_at = status.expires_at
         self._show(CheckoutPhase.AWAITING_PAYMENT)
         self._state.reached = AwaitedStage.PAYMENT_INTENT
-        await self._buyer_window(saga, status.expires_at)
+        if not await self._buyer_window(saga, status.expires_at):
+            self._show(CheckoutPhase.REOPENED)  # the saga would settle it; the twin just ends
+            return status
         await workflow.execute_activity(
             retrieve_payment_intent,
             PaymentIntentRef(payment_intent_id=opened.payment_intent_id),
@@ -168,11 +170,15 @@ class TwinWorkflow:
         self._show(CheckoutPhase.SOLD)
         return status
 
-    async def _buyer_window(self, saga: PaymentSagaInput, deadline: datetime) -> None:
-        """Until paid, recording each decline, the deadline armed as the saga arms it."""
+    async def _buyer_window(self, saga: PaymentSagaInput, deadline: datetime) -> bool:
+        """Until paid (True) or the deadline (False), recording each decline, the deadline
+        armed as the saga arms it."""
         state = self._state
         while not state.paid:
             remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                # Waiting again on a spent deadline returns at once: a loop that never yields.
+                return False
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: state.paid or bool(state.declines),
@@ -192,6 +198,7 @@ class TwinWorkflow:
                     summary="Record a declined payment attempt",
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                 )
+        return True
 
     def _show(self, phase: CheckoutPhase) -> None:
         assert self._saga is not None and self._status is not None
