@@ -14,16 +14,18 @@ import signal
 import uvloop
 from temporalio.worker import Worker
 
+import bench
 from bench.twin import TWIN_ACTIVITIES, TwinWorkflow
 from infra.settings import get_settings
 from infra.temporal import connect_temporal, data_converter
-from worker import workflow_runner
+from worker import workflow_runner, write_workflow_bytecode
 
 log = logging.getLogger("bench.twin_worker")
 
 
 async def main() -> None:
     settings = get_settings()
+    write_workflow_bytecode(bench)
     client = await connect_temporal(settings, data_converter(settings))
     task_queue = os.environ["BENCH_TWIN_TASK_QUEUE"]
     # The service's worker settings and sandbox: the twin differs from the saga in its

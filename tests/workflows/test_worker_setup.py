@@ -1,10 +1,14 @@
 """How the worker runs workflows: in the sandbox every worker and replayer shares, where a
-new run loads nothing afresh but the saga's own module, and with the cache and concurrency
-its settings give it."""
+new run loads nothing afresh but the saga's own module (from bytecode, not by compiling it),
+and with the cache and concurrency its settings give it."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import stripe
 from temporalio import workflow
@@ -13,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+import worker
 from infra.db import SessionFactory
 from infra.settings import Settings
 from infra.temporal import data_converter
@@ -70,3 +75,46 @@ async def test_the_worker_runs_in_the_shared_sandbox_with_its_settings(
 def test_the_default_cache_holds_the_checkouts_expected_to_wait_at_once() -> None:
     expected_waiting = 10_000
     assert Settings().worker_max_cached_workflows > expected_waiting
+
+
+FRESH_IMPORTS = """
+import importlib.util, sys
+import workflows, worker
+
+if sys.argv[1] == "written":
+    assert worker.write_workflow_bytecode(workflows)
+
+compiled = []
+def count(event, args):
+    if event == "compile" and str(args[1]).endswith("payment_saga.py"):
+        compiled.append(args[1])
+sys.addaudithook(count)
+for _ in range(3):  # as the sandbox does for each new run
+    spec = importlib.util.find_spec("workflows.payment_saga")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+print(len(compiled))
+"""
+
+
+def fresh_imports_compiling(tmp_path: Path, *, written: bool) -> int:
+    """How many of three fresh imports of the saga's module compiled its source, with
+    Python told not to write bytecode and no bytecode written before."""
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPYCACHEPREFIX": str(tmp_path / ("written" if written else "unwritten")),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_IMPORTS, "written" if written else "as-is"],
+        cwd=Path(worker.__file__).parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout.strip())
+
+
+def test_runs_import_the_saga_from_bytecode_the_worker_wrote(tmp_path: Path) -> None:
+    assert fresh_imports_compiling(tmp_path, written=False) == 3
+    assert fresh_imports_compiling(tmp_path, written=True) == 0
