@@ -61,7 +61,7 @@ def write_workflow_bytecode(*packages: ModuleType) -> bool:
 
     The sandbox imports a workflow's module afresh for every run. Without bytecode beside the
     source (PYTHONDONTWRITEBYTECODE, or a checkout no import wrote it for), every one of those
-    imports compiles the source: a tenth of the worker's CPU per checkout in `make bench`.
+    imports compiles the source: 1.8 ms of CPU per run for the saga's module instead of 0.7.
     Written here whatever PYTHONDONTWRITEBYTECODE says; where the folder is read-only the
     package was installed, and pip wrote its bytecode then. False when some could not be
     written."""
