@@ -43,6 +43,7 @@ from bench.report import Results, as_json, run_name, table, write_json
 from bench.stack import BenchStack
 from bench.webhooks import webhooks
 from devstack.auction_client import AuctionClient
+from devstack.cluster import stop_on_sigterm
 from infra.stripe_api import connect_stripe
 from infra.temporal import connect_temporal
 
@@ -143,6 +144,7 @@ async def profiled_checkouts(bench: Bench, options: BenchOptions, files: Path) -
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # pgserver, harmless
+    stop_on_sigterm()
     root = Path(tempfile.mkdtemp(prefix="auction-bench-"))
     started_at = datetime.now(UTC)
     started = time.monotonic()

@@ -104,10 +104,14 @@ class Bench:
                 return
 
     async def measure(self, timing: Coroutine[Any, Any, Timed]) -> Measured:
-        await self.quiesce()
-        metrics = self.stack.cluster.temporal_metrics_url
-        requested = await read_requests(metrics)
-        before, committed = self.usage(), await self._transactions()
+        try:
+            await self.quiesce()
+            metrics = self.stack.cluster.temporal_metrics_url
+            requested = await read_requests(metrics)
+            before, committed = self.usage(), await self._transactions()
+        except BaseException:
+            timing.close()  # interrupted before it started: not left "never awaited"
+            raise
         timed = await timing
         cpu = cpu_spent(before, self.usage())
         await asyncio.sleep(STATS_FLUSH_SECONDS)

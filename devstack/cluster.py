@@ -13,11 +13,12 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import mailbox
+import signal
 import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 from devstack.processes import (
     Postgres,
@@ -300,3 +301,13 @@ class Cluster:
             self._postgres = start_postgres(self.root / "postgres")
             self.database_url = self._postgres.url
         run_migrations(self.database_url)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (a `kill`, a CI job's time-out) unwinds as Ctrl-C does: through the `with
+    Cluster` block, which stops every part, rather than leaving them running."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, _: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)

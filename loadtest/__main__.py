@@ -16,15 +16,13 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
-from types import FrameType
 
-from devstack.cluster import Cluster, ClusterOptions
+from devstack.cluster import Cluster, ClusterOptions, stop_on_sigterm
 from loadtest.runner import LoadOptions, Timings, run_load
 
 
@@ -50,14 +48,10 @@ def parse(argv: list[str] | None) -> LoadOptions:
     return LoadOptions(args.checkouts, args.concurrency, args.payment_window)
 
 
-def _terminate(signum: int, _: FrameType | None) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)  # unwinds through the stack's stop
-
-
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # pgserver, harmless
-    signal.signal(signal.SIGTERM, _terminate)
+    stop_on_sigterm()
     root = Path(tempfile.mkdtemp(prefix="auction-load-"))
     cluster = Cluster(
         root,
