@@ -32,6 +32,7 @@ from bench import profile
 from bench.memory import memory_with_open_checkouts
 from bench.phases import (
     Bench,
+    auctions_to_close,
     checkouts,
     put_up_auctions,
     time_to_pay_below_capacity,
@@ -134,7 +135,7 @@ async def run(stack: BenchStack, options: BenchOptions, files: Path) -> Results:
 async def profiled_checkouts(bench: Bench, options: BenchOptions, files: Path) -> list[Profile]:
     """The checkouts phase again, its Python processes sampled: where their CPU goes."""
     pids = {part: pid for part, pid in bench.stack.pids().items() if part in PROFILED}
-    _, auctions = await put_up_auctions(bench, options.checkouts, options.concurrency)
+    auctions = await auctions_to_close(bench, options.checkouts, options.concurrency)
     with profile.sampling(pids, files.parent, f"{files.name}-profile") as outputs:
         await checkouts(bench, auctions, options.concurrency)
     found = [profile.summarize(part, path) for part, path in outputs.items()]
